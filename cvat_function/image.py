@@ -1,0 +1,141 @@
+"""Image bytes → a numpy array in the colour order the model declares.
+
+CVAT sends the user's original file for image tasks (any format Pillow opens, any mode) and a PNG for video
+frames. Decisions, each tested in tests/test_image.py:
+
+* EXIF orientation is applied (`ImageOps.exif_transpose`): CVAT shows frames rotated by their EXIF tag
+  (and since v2.4.7 re-encodes such images already rotated), so coordinates match what the annotator sees.
+* The pixel count in the header is checked against `max_pixels` *before* any pixel is decoded, so a
+  decompression bomb is refused without allocating it.
+* Animated GIF / multi-page TIFF: the first frame, as CVAT shows it.
+* 16-bit and 32-bit modes are scaled to 8 bits before colour conversion (a plain convert would saturate).
+* Alpha is dropped, not composited: models see the stored colour values.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from enum import Enum
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import RequestError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Default pixel limit (100 MP, e.g. 12 000 × 8 000): about 300 MB as RGB per worker."""
+
+
+class ColorOrder(str, Enum):
+    """The layout `infer` receives: H×W×3 uint8 RGB or BGR (OpenCV), or H×W uint8 grayscale."""
+
+    RGB = "RGB"
+    BGR = "BGR"
+    GRAY = "GRAY"
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, reading the header only."""
+    with _open(data, field="image") as im:
+        width, height = im.size
+        if _orientation(im) in (5, 6, 7, 8):
+            width, height = height, width
+        return width, height
+
+
+def decode_image(
+    data: bytes,
+    color: ColorOrder | str = ColorOrder.RGB,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    field: str = "image",
+) -> np.ndarray:
+    """Decode image file bytes into a C-contiguous uint8 array; bad input raises `RequestError`."""
+    order = ColorOrder(color)
+    if not data:
+        raise RequestError(field, "base64 of an image file", got="an empty string")
+    with _open(data, field=field) as im:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise RequestError(
+                field,
+                f"an image of at most {max_pixels} pixels (set CVAT_FUNCTION_MAX_PIXELS to allow more)",
+                got=f"{width}x{height} = {width * height} pixels",
+                status=413,
+            )
+        try:
+            im.seek(0)
+            im.load()
+            oriented = _apply_orientation(im)
+            array = _to_array(oriented, order)
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise RequestError(
+                field, f"a complete, readable {im.format or 'image'} file", got=f"a damaged file ({e})"
+            ) from e
+    return array
+
+
+def _open(data: bytes, *, field: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own bomb limit; ours (checked right after) is the one that applies.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise RequestError(field, "an image of a sane pixel count", got=str(e), status=413) from e
+    except UnidentifiedImageError as e:
+        raise RequestError(
+            field, "an image file (JPEG, PNG, TIFF, WEBP, BMP, GIF…)", got=f"{len(data)} bytes of no image format"
+        ) from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise RequestError(field, "a readable image file", got=f"a damaged header ({e})") from e
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block must not lose the image; CVAT shows it unrotated too
+        return 1
+    return value if isinstance(value, int) else 1
+
+
+def _apply_orientation(im: Image.Image) -> Image.Image:
+    if _orientation(im) == 1:
+        return im
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # same reasoning as in _orientation
+        return im
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """Scale high-bit-depth single-channel modes (I;16*, I, F) to L without saturating."""
+    array = np.asarray(im)
+    if array.dtype == np.uint8:
+        return im
+    values = array.astype(np.float64, copy=False)
+    if im.mode.startswith("I;16"):
+        scaled = values / 257.0  # full 16-bit range onto 0..255
+    else:
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        if low >= 0 and high <= 255:
+            scaled = values
+        elif low >= 0 and high <= 65535:
+            scaled = values / 257.0
+        else:  # arbitrary range (float images, signed data): stretch to 0..255
+            scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
+    return Image.fromarray(np.nan_to_num(scaled).round().clip(0, 255).astype(np.uint8), mode="L")
+
+
+def _to_array(im: Image.Image, order: ColorOrder) -> np.ndarray:
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        im = _to_8bit(im)
+    if order is ColorOrder.GRAY:
+        return np.ascontiguousarray(np.asarray(im if im.mode == "L" else im.convert("L")))
+    if im.mode != "RGB":
+        im = im.convert("RGBA" if im.mode == "P" and "transparency" in im.info else im.mode).convert("RGB")
+    if order is ColorOrder.BGR:
+        # Pillow's raw encoder writes BGR directly: one copy, the same cost as an RGB array.
+        return np.frombuffer(im.tobytes("raw", "BGR"), dtype=np.uint8).reshape(im.height, im.width, 3)
+    return np.asarray(im)
