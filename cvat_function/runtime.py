@@ -14,7 +14,7 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -122,7 +122,9 @@ class Function:
         """Call the user's model; whatever it raises becomes a `ModelError` (500) naming the exception."""
         try:
             result = getattr(self.model, method)(*args)
-            return list(result) if not isinstance(result, (list, dict)) else result
+            if isinstance(result, (Generator, map, filter)):
+                result = list(result)  # consume lazy results inside the try: their errors are the model's too
+            return result
         except CvatFunctionError:
             raise
         except Exception as e:
@@ -145,6 +147,8 @@ def _answer_detector(fn: Function, fields: dict[str, Any], logger: Logger) -> An
     request = parse_detector_request(fields, fn.settings.default_threshold)
     image = decode_image(request.image, fn.color_order, max_pixels=fn.settings.max_pixels)
     shapes = fn.run_model("infer", image, request.threshold)
+    if isinstance(shapes, tuple):
+        shapes = list(shapes)
     if not isinstance(shapes, list):
         raise ModelError(f"ModelHandler.infer must return a list of shapes, not {type(shapes).__name__}")
     return fn.finish_shapes(shapes, (image.shape[1], image.shape[0]), logger)
