@@ -1,9 +1,9 @@
 """Malformed and unusual detector requests, each with the exact answer Nuclio would send back.
 
 Every case goes through main.handler via nuclio_sdk (event decoding by Content-Type, response encoding by
-Response.from_entrypoint_output). Bad input is always a 4xx JSON body naming the field, never a 500. The unusual-but-valid cases compare
-with the answer to the plain JPEG request, so they hold for whatever ModelHandler the repo has
-(what the default model must find is in test_default_model.py).
+Response.from_entrypoint_output). Bad input is always a 4xx JSON body naming the field, never a 500.
+The unusual-but-valid cases compare with the answer to the plain JPEG request, so they hold for whatever
+ModelHandler the repo has (what the default model must find is in test_default_model.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from PIL import Image
 from .conftest import ASTRONAUT, Call, astronaut_rgb, b64, encode
 
 GOOD_JPEG = ASTRONAUT.read_bytes()
+NAN_BODY = b'{"image": "%s", "threshold": NaN}' % b64(encode(np.zeros((1, 1, 3), np.uint8), "PNG")).encode()
 
 
 def tiny_png(width: int = 1, height: int = 1) -> bytes:
@@ -67,8 +68,8 @@ BAD = [
     ("threshold string", {"image": b64(tiny_png()), "threshold": "0.5"}, "application/json", 400, "threshold"),
     ("threshold boolean", {"image": b64(tiny_png()), "threshold": True}, "application/json", 400, "threshold"),
     ("threshold list", {"image": b64(tiny_png()), "threshold": [0.5]}, "application/json", 400, "threshold"),
-    ("threshold NaN", b'{"image": "%s", "threshold": NaN}' % b64(tiny_png()).encode(), "application/json", 400, "threshold"),
-    ("threshold Infinity", b'{"image": "%s", "threshold": Infinity}' % b64(tiny_png()).encode(), "text/plain", 400, "threshold"),
+    ("threshold NaN", NAN_BODY, "application/json", 400, "threshold"),
+    ("threshold Infinity", NAN_BODY.replace(b"NaN", b"Infinity"), "text/plain", 400, "threshold"),
 ]  # fmt: skip
 
 
