@@ -23,10 +23,8 @@ KINDS = {"detector", "interactor", "tracker", "reid"}
 def problems_with(functions: Any, name: str) -> list[str]:
     """Return what keeps CVAT from listing ``name``; empty when nothing does."""
     if not isinstance(functions, dict):
-        return [
-            f"/api/functions returned {type(functions).__name__}, "
-            "CVAT expects an object"
-        ]
+        kind = type(functions).__name__
+        return [f"/api/functions returned {kind}, CVAT expects an object"]
     if name not in functions:
         listed = ", ".join(sorted(functions)) or "nothing"
         return [f"{name} is not in project cvat (dashboard lists: {listed})"]
