@@ -1,19 +1,30 @@
-# The verbs; the README and the workflows call these same targets.
+# The verbs; the README and the workflows call these same targets. `make help` lists them.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
+# Local image name for `make image`; the release workflow pushes ghcr.io/<owner>/<repo> instead.
+IMAGE ?= cvat-opencv-face-person-detector
+TAG ?= dev
+# Extra flags for scripts/deploy.sh, e.g. DEPLOY_ARGS="--dir examples/foo --no-network".
+DEPLOY_ARGS ?=
 
-.PHONY: help install test lint invoke bench
+DEV_STAMP := $(VENV)/.dev-installed
+LINT_STAMP := $(VENV)/.lint-ci-installed
+
+.PHONY: help install test lint lint-ci invoke bench weights image image-gpu deploy deploy-gpu deploy-image
 
 help: ## list the verbs
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-install: $(BIN)/python ## create .venv and install the dev requirements
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(DEV_STAMP) ## create .venv and install the dev requirements (again only when they change)
 
 test: install ## install, then run the whole test suite
 	$(BIN)/python -m pytest -q
@@ -23,8 +34,36 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cvat_function main.py model_handler.py
 
+$(LINT_STAMP): requirements-lint.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-lint.txt
+	touch $@
+
+lint-ci: $(LINT_STAMP) ## hadolint, shellcheck, zizmor (offline) and the GitHub workflow schema check
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck scripts/*.sh
+	$(BIN)/zizmor --offline .github/workflows
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
 invoke: install ## run the default model on the sample image, print CVAT's JSON, draw out/astronaut.png
 	$(BIN)/python -m cvat_function invoke assets/astronaut.jpg --draw out/astronaut.png
 
 bench: install ## measure per-stage time, request overhead and cold start
 	$(BIN)/python -m cvat_function bench
+
+weights: ## download and verify the files listed in weights.lock (before a source deploy)
+	$(PYTHON) scripts/fetch_weights.py
+
+image: ## build the CPU function image from the Dockerfile (needs Docker with BuildKit)
+	docker build --platform linux/amd64 -t $(IMAGE):$(TAG) .
+
+image-gpu: ## build the GPU function image (CUDA base, onnxruntime-gpu)
+	docker build --platform linux/amd64 --build-arg VARIANT=gpu -t $(IMAGE):$(TAG)-gpu .
+
+deploy: ## build from source with nuctl and deploy function.yaml to the local Nuclio (project cvat)
+	scripts/deploy.sh $(DEPLOY_ARGS)
+
+deploy-gpu: ## the same with function-gpu.yaml
+	scripts/deploy.sh --gpu $(DEPLOY_ARGS)
+
+deploy-image: ## deploy the image built by `make image` instead of building with nuctl
+	scripts/deploy.sh --image $(IMAGE):$(TAG) $(DEPLOY_ARGS)
