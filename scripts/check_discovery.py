@@ -34,10 +34,7 @@ def problems_with(functions: Any, name: str) -> list[str]:
     if not isinstance(annotations, dict):
         return ["metadata.annotations is missing: CVAT's function list answers 500"]
     if annotations.get("type") not in KINDS:
-        found.append(
-            f"annotations.type {annotations.get('type')!r} "
-            f"is not one of {sorted(KINDS)}"
-        )
+        found.append(f"annotations.type {annotations.get('type')!r} is not one of {sorted(KINDS)}")
     try:
         labels = json.loads(annotations.get("spec") or "[]")
         if not isinstance(labels, list):
@@ -67,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--dashboard", default="http://127.0.0.1:8070")
     parser.add_argument("--name", required=True, help="metadata.name of the function")
-    parser.add_argument(
-        "--namespace", default="nuclio", help="CVAT_NUCLIO_FUNCTION_NAMESPACE"
-    )
+    parser.add_argument("--namespace", default="nuclio", help="CVAT_NUCLIO_FUNCTION_NAMESPACE")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to retry")
     args = parser.parse_args(argv)
 
@@ -77,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     found: list[str] = []
     while True:
         try:
-            found = problems_with(
-                fetch_functions(args.dashboard, args.namespace, 10.0), args.name
-            )
+            found = problems_with(fetch_functions(args.dashboard, args.namespace, 10.0), args.name)
         except (urllib.error.URLError, OSError, json.JSONDecodeError) as error:
             found = [f"dashboard {args.dashboard} did not answer: {error}"]
         if not found or time.monotonic() >= deadline:
@@ -89,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in found:
             print(f"check_discovery: {problem}", file=sys.stderr)
         return 1
-    print(
-        f"check_discovery: {args.name} is listed by the dashboard the way CVAT reads it"
-    )
+    print(f"check_discovery: {args.name} is listed by the dashboard the way CVAT reads it")
     return 0
 
 

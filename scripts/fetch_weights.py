@@ -70,29 +70,18 @@ def parse_manifest(text: str, source: str = "weights.lock") -> list[Entry]:
         fields = line.split()
         where = f"{source}:{number}"
         if len(fields) != 3:
-            raise ManifestError(
-                f"{where}: expected '<sha256> <destination> <url>', "
-                f"got {len(fields)} field(s)"
-            )
+            raise ManifestError(f"{where}: expected '<sha256> <destination> <url>', got {len(fields)} field(s)")
         digest, dest_text, url = fields
         if not _SHA256.match(digest):
-            raise ManifestError(
-                f"{where}: '{digest}' is not a lowercase 64-digit SHA-256"
-            )
+            raise ManifestError(f"{where}: '{digest}' is not a lowercase 64-digit SHA-256")
         dest = PurePosixPath(dest_text)
         unsafe = dest.is_absolute() or ".." in dest.parts or "\\" in dest_text
         if unsafe or not dest.parts:
-            raise ManifestError(
-                f"{where}: destination '{dest_text}' must stay inside the root"
-            )
+            raise ManifestError(f"{where}: destination '{dest_text}' must stay inside the root")
         if not url.startswith(_SCHEMES):
-            raise ManifestError(
-                f"{where}: URL '{url}' must start with one of {', '.join(_SCHEMES)}"
-            )
+            raise ManifestError(f"{where}: URL '{url}' must start with one of {', '.join(_SCHEMES)}")
         if dest in seen:
-            raise ManifestError(
-                f"{where}: destination '{dest}' already listed on line {seen[dest]}"
-            )
+            raise ManifestError(f"{where}: destination '{dest}' already listed on line {seen[dest]}")
         seen[dest] = number
         entries.append(Entry(sha256=digest, dest=dest, url=url, line=number))
     return entries
@@ -125,14 +114,10 @@ def fetch(entry: Entry, root: Path, timeout: float = 60.0, retries: int = 3) -> 
     if target.is_file() and sha256_of(target) == entry.sha256:
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    request = urllib.request.Request(
-        entry.url, headers={"User-Agent": "cvat-fetch-weights"}
-    )
+    request = urllib.request.Request(entry.url, headers={"User-Agent": "cvat-fetch-weights"})
     last_error: Exception | None = None
     for attempt in range(1, retries + 1):
-        fd, partial_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".partial", dir=target.parent
-        )
+        fd, partial_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
         partial = Path(partial_name)
         try:
             with (
@@ -156,19 +141,14 @@ def fetch(entry: Entry, root: Path, timeout: float = 60.0, retries: int = 3) -> 
             raise
         except (urllib.error.URLError, OSError, TimeoutError) as error:
             last_error = error
-            client_error = (
-                isinstance(error, urllib.error.HTTPError) and error.code < 500
-            )
+            client_error = isinstance(error, urllib.error.HTTPError) and error.code < 500
             if client_error:
                 break  # 4xx will not heal by retrying
             if attempt < retries:
                 time.sleep(min(2**attempt, 10))
         finally:
             partial.unlink(missing_ok=True)
-    raise FetchError(
-        f"could not download {entry.dest} from {entry.url} "
-        f"(manifest line {entry.line}): {last_error}"
-    )
+    raise FetchError(f"could not download {entry.dest} from {entry.url} (manifest line {entry.line}): {last_error}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,20 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="folder the destinations are relative to (default: the manifest's folder)",
     )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds per network read"
-    )
-    parser.add_argument(
-        "--retries", type=int, default=3, help="attempts per file on network errors"
-    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")
+    parser.add_argument("--retries", type=int, default=3, help="attempts per file on network errors")
     args = parser.parse_args(argv)
 
     manifest: Path = args.manifest
     root: Path = args.root if args.root is not None else manifest.resolve().parent
     try:
-        entries = parse_manifest(
-            manifest.read_text(encoding="utf-8"), source=str(manifest)
-        )
+        entries = parse_manifest(manifest.read_text(encoding="utf-8"), source=str(manifest))
     except OSError as error:
         print(f"fetch_weights: cannot read manifest: {error}", file=sys.stderr)
         return EXIT_BAD_MANIFEST
@@ -212,17 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     for entry in entries:
         try:
-            downloaded = fetch(
-                entry, root, timeout=args.timeout, retries=max(1, args.retries)
-            )
+            downloaded = fetch(entry, root, timeout=args.timeout, retries=max(1, args.retries))
         except FetchError as error:
             print(f"fetch_weights: {error}", file=sys.stderr)
             return EXIT_FETCH_FAILED
-        state = (
-            "downloaded and verified"
-            if downloaded
-            else "already present, hash verified"
-        )
+        state = "downloaded and verified" if downloaded else "already present, hash verified"
         print(f"fetch_weights: {entry.dest}: {state} ({entry.sha256[:12]}...)")
     return EXIT_OK
 

@@ -15,7 +15,8 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "check_discovery.py"
 _spec = importlib.util.spec_from_file_location("check_discovery", SCRIPT)
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 cd = importlib.util.module_from_spec(_spec)
 sys.modules["check_discovery"] = cd
 _spec.loader.exec_module(cd)
@@ -71,9 +72,7 @@ def test_function_outside_project_cvat_fails(
 ) -> None:
     url, _ = dashboard
     assert cd.main(["--dashboard", url, "--name", "other", "--wait", "0"]) == 1
-    assert (
-        "other is not in project cvat (dashboard lists: fn)" in capsys.readouterr().err
-    )
+    assert "other is not in project cvat (dashboard lists: fn)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -96,7 +95,4 @@ def test_each_defect_cvat_chokes_on_is_reported(mutate: Any, message: str) -> No
 
 
 def test_unreachable_dashboard_fails() -> None:
-    assert (
-        cd.main(["--dashboard", "http://127.0.0.1:9", "--name", "fn", "--wait", "0"])
-        == 1
-    )
+    assert cd.main(["--dashboard", "http://127.0.0.1:9", "--name", "fn", "--wait", "0"]) == 1

@@ -99,9 +99,7 @@ def function_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "fn"
     folder.mkdir()
     (folder / "function.yaml").write_text(FUNCTION_YAML)
-    (folder / "function-gpu.yaml").write_text(
-        FUNCTION_YAML.replace("fake-detector", "fake-gpu")
-    )
+    (folder / "function-gpu.yaml").write_text(FUNCTION_YAML.replace("fake-detector", "fake-gpu"))
     return folder
 
 
@@ -136,9 +134,7 @@ def test_source_deploy_creates_project_joins_cvat_network_and_prints_only_the_po
     calls = nuctl_calls(env)
     assert "create project cvat --platform local" in calls
     (deploy_call,) = [c for c in calls if c.startswith("deploy ")]
-    assert deploy_call.startswith(
-        "deploy fake-detector --platform local --project-name cvat"
-    )
+    assert deploy_call.startswith("deploy fake-detector --platform local --project-name cvat")
     assert f"--path {function_dir}" in deploy_call
     assert "--run-image" not in deploy_call
     spec = deployed_yaml(env)["spec"]
@@ -151,16 +147,11 @@ def test_source_deploy_creates_project_joins_cvat_network_and_prints_only_the_po
     }
 
 
-def test_image_deploy_drops_build_section_so_nuctl_does_not_rebuild(
-    env: dict[str, str], function_dir: Path
-) -> None:
+def test_image_deploy_drops_build_section_so_nuctl_does_not_rebuild(env: dict[str, str], function_dir: Path) -> None:
     result = deploy(env, "--dir", str(function_dir), "--image", "ghcr.io/acme/fn:v1")
     assert result.returncode == 0, result.stderr
     (deploy_call,) = [c for c in nuctl_calls(env) if c.startswith("deploy ")]
-    assert (
-        "--run-image ghcr.io/acme/fn:v1 --runtime python:3.12 --handler main:handler"
-        in (deploy_call)
-    )
+    assert "--run-image ghcr.io/acme/fn:v1 --runtime python:3.12 --handler main:handler" in (deploy_call)
     assert "--path" not in deploy_call
     config = deployed_yaml(env)
     spec = config["spec"]
@@ -172,9 +163,7 @@ def test_image_deploy_drops_build_section_so_nuctl_does_not_rebuild(
     assert json.loads(metadata["annotations"]["spec"])[0]["name"] == "face"
 
 
-def test_gpu_flag_uses_function_gpu_yaml(
-    env: dict[str, str], function_dir: Path
-) -> None:
+def test_gpu_flag_uses_function_gpu_yaml(env: dict[str, str], function_dir: Path) -> None:
     result = deploy(env, "--dir", str(function_dir), "--gpu")
     assert result.returncode == 0, result.stderr
     (deploy_call,) = [c for c in nuctl_calls(env) if c.startswith("deploy ")]
@@ -182,9 +171,7 @@ def test_gpu_flag_uses_function_gpu_yaml(
     assert "function-gpu.yaml" in deploy_call
 
 
-def test_no_cvat_network_means_no_network_attribute(
-    env: dict[str, str], function_dir: Path
-) -> None:
+def test_no_cvat_network_means_no_network_attribute(env: dict[str, str], function_dir: Path) -> None:
     env["FAKE_HAS_CVAT_NETWORK"] = ""
     result = deploy(env, "--dir", str(function_dir))
     assert result.returncode == 0, result.stderr
@@ -193,9 +180,7 @@ def test_no_cvat_network_means_no_network_attribute(
     assert "network" not in spec["platform"]["attributes"]
 
 
-def test_nuctl_not_matching_the_dashboard_stops_before_deploying(
-    env: dict[str, str], function_dir: Path
-) -> None:
+def test_nuctl_not_matching_the_dashboard_stops_before_deploying(env: dict[str, str], function_dir: Path) -> None:
     env["FAKE_NUCTL_VERSION"] = "1.13.0"
     result = deploy(env, "--dir", str(function_dir))
     assert result.returncode != 0
@@ -203,9 +188,7 @@ def test_nuctl_not_matching_the_dashboard_stops_before_deploying(
     assert not any(c.startswith("deploy ") for c in nuctl_calls(env))
 
 
-def test_missing_nuctl_explains_how_to_install_the_pinned_version(
-    env: dict[str, str], function_dir: Path
-) -> None:
+def test_missing_nuctl_explains_how_to_install_the_pinned_version(env: dict[str, str], function_dir: Path) -> None:
     env["NUCTL"] = "nuctl-that-does-not-exist"
     result = deploy(env, "--dir", str(function_dir))
     assert result.returncode != 0
@@ -219,7 +202,5 @@ def test_unknown_option_is_rejected(env: dict[str, str]) -> None:
 
 
 def test_script_is_valid_bash() -> None:
-    result = subprocess.run(
-        ["bash", "-n", str(SCRIPT)], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, textwrap.indent(result.stderr, "  ")

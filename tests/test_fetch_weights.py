@@ -23,7 +23,8 @@ WRONG_SHA = "0" * 64
 
 def _load_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("fetch_weights", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["fetch_weights"] = module
     spec.loader.exec_module(module)
@@ -95,13 +96,9 @@ def write_manifest(tmp_path: Path, *lines: str) -> Path:
     return manifest
 
 
-def test_file_url_with_matching_hash_is_installed(
-    tmp_path: Path, source_file: Path
-) -> None:
+def test_file_url_with_matching_hash_is_installed(tmp_path: Path, source_file: Path) -> None:
     root = tmp_path / "root"
-    manifest = write_manifest(
-        tmp_path, f"{PAYLOAD_SHA}  weights/model.onnx  {source_file.as_uri()}"
-    )
+    manifest = write_manifest(tmp_path, f"{PAYLOAD_SHA}  weights/model.onnx  {source_file.as_uri()}")
     result = run(manifest, root)
     assert result.returncode == 0, result.stderr
     assert (root / "weights" / "model.onnx").read_bytes() == PAYLOAD
@@ -109,25 +106,17 @@ def test_file_url_with_matching_hash_is_installed(
     assert leftovers(root) == []
 
 
-def test_http_url_with_matching_hash_is_installed(
-    tmp_path: Path, http_url: str
-) -> None:
+def test_http_url_with_matching_hash_is_installed(tmp_path: Path, http_url: str) -> None:
     root = tmp_path / "root"
-    manifest = write_manifest(
-        tmp_path, f"{PAYLOAD_SHA} weights/model.onnx {http_url}/model.onnx"
-    )
+    manifest = write_manifest(tmp_path, f"{PAYLOAD_SHA} weights/model.onnx {http_url}/model.onnx")
     result = run(manifest, root)
     assert result.returncode == 0, result.stderr
     assert (root / "weights" / "model.onnx").read_bytes() == PAYLOAD
 
 
-def test_hash_mismatch_fails_names_both_hashes_and_leaves_nothing(
-    tmp_path: Path, http_url: str
-) -> None:
+def test_hash_mismatch_fails_names_both_hashes_and_leaves_nothing(tmp_path: Path, http_url: str) -> None:
     root = tmp_path / "root"
-    manifest = write_manifest(
-        tmp_path, f"{WRONG_SHA}  weights/model.onnx  {http_url}/model.onnx"
-    )
+    manifest = write_manifest(tmp_path, f"{WRONG_SHA}  weights/model.onnx  {http_url}/model.onnx")
     result = run(manifest, root)
     assert result.returncode == fw.EXIT_FETCH_FAILED
     assert "SHA-256 mismatch for weights/model.onnx" in result.stderr
@@ -137,16 +126,12 @@ def test_hash_mismatch_fails_names_both_hashes_and_leaves_nothing(
     assert leftovers(root) == []
 
 
-def test_mismatch_does_not_replace_an_existing_file(
-    tmp_path: Path, source_file: Path
-) -> None:
+def test_mismatch_does_not_replace_an_existing_file(tmp_path: Path, source_file: Path) -> None:
     root = tmp_path / "root"
     old = root / "weights" / "model.onnx"
     old.parent.mkdir(parents=True)
     old.write_bytes(b"previous weights")
-    manifest = write_manifest(
-        tmp_path, f"{WRONG_SHA}  weights/model.onnx  {source_file.as_uri()}"
-    )
+    manifest = write_manifest(tmp_path, f"{WRONG_SHA}  weights/model.onnx  {source_file.as_uri()}")
     result = run(manifest, root)
     assert result.returncode == fw.EXIT_FETCH_FAILED
     assert old.read_bytes() == b"previous weights"
@@ -155,9 +140,7 @@ def test_mismatch_does_not_replace_an_existing_file(
 
 def test_http_404_fails_without_partial_file(tmp_path: Path, http_url: str) -> None:
     root = tmp_path / "root"
-    manifest = write_manifest(
-        tmp_path, f"{PAYLOAD_SHA}  weights/model.onnx  {http_url}/missing.onnx"
-    )
+    manifest = write_manifest(tmp_path, f"{PAYLOAD_SHA}  weights/model.onnx  {http_url}/missing.onnx")
     result = run(manifest, root)
     assert result.returncode == fw.EXIT_FETCH_FAILED
     assert "could not download weights/model.onnx" in result.stderr
@@ -182,21 +165,15 @@ def test_present_file_with_right_hash_is_not_downloaded_again(tmp_path: Path) ->
     present.parent.mkdir(parents=True)
     present.write_bytes(PAYLOAD)
     unreachable = (tmp_path / "does-not-exist.onnx").as_uri()
-    manifest = write_manifest(
-        tmp_path, f"{PAYLOAD_SHA} weights/model.onnx {unreachable}"
-    )
+    manifest = write_manifest(tmp_path, f"{PAYLOAD_SHA} weights/model.onnx {unreachable}")
     result = run(manifest, root)
     assert result.returncode == 0, result.stderr
     assert "already present" in result.stdout
 
 
 def test_inline_comment_after_a_line_is_ignored() -> None:
-    entries = fw.parse_manifest(
-        f"{PAYLOAD_SHA} w/a.bin https://example.org/a.bin  # note\n"
-    )
-    assert [(e.sha256, str(e.dest), e.url) for e in entries] == [
-        (PAYLOAD_SHA, "w/a.bin", "https://example.org/a.bin")
-    ]
+    entries = fw.parse_manifest(f"{PAYLOAD_SHA} w/a.bin https://example.org/a.bin  # note\n")
+    assert [(e.sha256, str(e.dest), e.url) for e in entries] == [(PAYLOAD_SHA, "w/a.bin", "https://example.org/a.bin")]
 
 
 @pytest.mark.parametrize(
@@ -214,9 +191,7 @@ def test_inline_comment_after_a_line_is_ignored() -> None:
         (f"{PAYLOAD_SHA} w/a.bin ftp://x/a", "must start with one of"),
     ],
 )
-def test_malformed_lines_are_rejected_with_their_line_number(
-    line: str, message: str
-) -> None:
+def test_malformed_lines_are_rejected_with_their_line_number(line: str, message: str) -> None:
     with pytest.raises(fw.ManifestError, match=r"weights\.lock:2") as caught:
         fw.parse_manifest(f"# header\n{line}\n")
     assert message in str(caught.value)

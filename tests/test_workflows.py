@@ -83,13 +83,9 @@ def job_reference_problems(workflow: Workflow) -> list[str]:
         for text in strings_in(job):
             for name in _NEEDS_REF.findall(text):
                 if name not in jobs:
-                    problems.append(
-                        f"job {job_id}: refers to needs.{name}, which is not a job"
-                    )
+                    problems.append(f"job {job_id}: refers to needs.{name}, which is not a job")
                 elif name not in needs:
-                    problems.append(
-                        f"job {job_id}: refers to needs.{name} without needing it"
-                    )
+                    problems.append(f"job {job_id}: refers to needs.{name} without needing it")
     return problems
 
 
@@ -110,9 +106,7 @@ def referenced_make_targets(commands: Iterable[str]) -> set[str]:
     targets: set[str] = set()
     for text in commands:
         for group in _MAKE.findall(text):
-            targets.update(
-                t for t in group.split() if not t.startswith("-") and "=" not in t
-            )
+            targets.update(t for t in group.split() if not t.startswith("-") and "=" not in t)
     return targets
 
 
@@ -120,9 +114,7 @@ def makefile_targets(text: str) -> set[str]:
     """Targets defined by rules (``name: ...``), ignoring variable assignments."""
     targets: set[str] = set()
     for line in text.splitlines():
-        match = re.match(
-            r"^([A-Za-z0-9_./$()-][^:=#\s]*(?:\s+[^:=#\s]+)*)\s*::?(?!=)", line
-        )
+        match = re.match(r"^([A-Za-z0-9_./$()-][^:=#\s]*(?:\s+[^:=#\s]+)*)\s*::?(?!=)", line)
         if match and not line.startswith("\t"):
             targets.update(match.group(1).split())
     return targets - {".PHONY"}
@@ -153,17 +145,13 @@ def cleanup_problems(workflow: Workflow, cleanup_job: str = "cleanup") -> list[s
         problems.append(f"{cleanup_job} does not need: {', '.join(missing)}")
     condition = str(job.get("if", "")).replace(" ", "")
     if condition not in {"${{failure()||cancelled()}}", "failure()||cancelled()"}:
-        problems.append(
-            f"{cleanup_job} runs if {job.get('if')!r}, not failure() || cancelled()"
-        )
+        problems.append(f"{cleanup_job} runs if {job.get('if')!r}, not failure() || cancelled()")
     return problems
 
 
 _VERSION_PATTERNS = [
     re.compile(r"NUCLIO_VERSION(?:=|:-|:\s*)\"?(\d+\.\d+\.\d+)"),
-    re.compile(
-        r"nuclio/(?:dashboard|processor|handler-builder-[\w-]+):(\d+\.\d+\.\d+)"
-    ),
+    re.compile(r"nuclio/(?:dashboard|processor|handler-builder-[\w-]+):(\d+\.\d+\.\d+)"),
     re.compile(r"nuctl-(\d+\.\d+\.\d+)-"),
     re.compile(r"nuclio/releases/download/(\d+\.\d+\.\d+)/"),
 ]
@@ -176,9 +164,7 @@ def nuclio_versions(files: Iterable[Path]) -> dict[str, set[str]]:
         text = path.read_text(encoding="utf-8")
         versions = {v for pattern in _VERSION_PATTERNS for v in pattern.findall(text)}
         if versions:
-            found[
-                str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-            ] = versions
+            found[str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)] = versions
     return found
 
 
@@ -205,12 +191,8 @@ def hygiene_problems(workflow: Workflow, text: str) -> list[str]:
                 problems.append(f"job {job_id}: {uses} is not pinned to a commit SHA")
             elif not re.search(re.escape(uses) + r"\s+#\s*v\d", text):
                 problems.append(f"job {job_id}: {uses} has no '# vX' version comment")
-            if uses.startswith("actions/checkout@") and (
-                step.get("with", {}).get("persist-credentials") is not False
-            ):
-                problems.append(
-                    f"job {job_id}: checkout without persist-credentials: false"
-                )
+            if uses.startswith("actions/checkout@") and (step.get("with", {}).get("persist-credentials") is not False):
+                problems.append(f"job {job_id}: checkout without persist-credentials: false")
     return problems
 
 
@@ -286,12 +268,8 @@ def test_every_cvat_function_verb_a_workflow_calls_exists() -> None:
         check=False,
         timeout=60,
     )
-    assert result.returncode == 0, (
-        f"python -m cvat_function --help failed:\n{result.stderr}"
-    )
-    missing = sorted(
-        v for v in verbs if not re.search(rf"\b{re.escape(v)}\b", result.stdout)
-    )
+    assert result.returncode == 0, f"python -m cvat_function --help failed:\n{result.stderr}"
+    missing = sorted(v for v in verbs if not re.search(rf"\b{re.escape(v)}\b", result.stdout))
     assert missing == [], f"verbs not in `python -m cvat_function --help`: {missing}"
 
 
@@ -313,9 +291,7 @@ def test_nuclio_version_is_the_same_everywhere() -> None:
         *sorted((REPO / "docs").glob("*.md")),
     ]
     found = nuclio_versions(p for p in files if p.is_file())
-    assert {"Dockerfile", "scripts/deploy.sh", ".github/workflows/release.yml"} <= set(
-        found
-    )
+    assert {"Dockerfile", "scripts/deploy.sh", ".github/workflows/release.yml"} <= set(found)
     distinct = set().union(*found.values())
     assert len(distinct) == 1, f"Nuclio versions differ: {found}"
 
@@ -397,9 +373,7 @@ def test_checker_reports_hygiene_and_injection(broken: Workflow) -> None:
     assert "job build: actions/checkout@v4 is not pinned to a commit SHA" in problems
     assert any("setup-python@" in p and "version comment" in p for p in problems)
     assert "job build: checkout without persist-credentials: false" in problems
-    assert injection_problems(broken) == [
-        "job build: run: interpolates ${{ }} directly"
-    ]
+    assert injection_problems(broken) == ["job build: run: interpolates ${{ }} directly"]
 
 
 def test_checker_reports_a_nuclio_version_drift(tmp_path: Path) -> None:
@@ -408,9 +382,7 @@ def test_checker_reports_a_nuclio_version_drift(tmp_path: Path) -> None:
     script = tmp_path / "deploy.sh"
     script.write_text('NUCLIO_VERSION="${NUCLIO_VERSION:-1.15.9}"\n')
     workflow = tmp_path / "release.yml"
-    workflow.write_text(
-        'env:\n  NUCLIO_VERSION: "1.16.3"\nrun: quay.io/nuclio/dashboard:1.13.0-amd64\n'
-    )
+    workflow.write_text('env:\n  NUCLIO_VERSION: "1.16.3"\nrun: quay.io/nuclio/dashboard:1.13.0-amd64\n')
     found = nuclio_versions([dockerfile, script, workflow])
     assert found == {
         str(dockerfile): {"1.16.3"},
