@@ -42,6 +42,20 @@ class ColorOrder(str, Enum):
     GRAY = "GRAY"
 
 
+class PixelType(str, Enum):
+    """The dtype `infer` receives: uint8 0..255 (default) or float32 scaled to 0..1."""
+
+    UINT8 = "uint8"
+    FLOAT32 = "float32"
+
+
+def as_pixel_type(array: np.ndarray, dtype: PixelType | str = PixelType.UINT8) -> np.ndarray:
+    """A decoded uint8 frame in the dtype the model declares."""
+    if PixelType(dtype) is PixelType.UINT8:
+        return array
+    return array.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
 def image_size(data: bytes) -> tuple[int, int]:
     """(width, height) after EXIF orientation, reading the header only."""
     with _open(data, field="image") as im:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cvat_function.errors import RequestError
-from cvat_function.image import ColorOrder, decode_image, image_size
+from cvat_function.image import ColorOrder, PixelType, as_pixel_type, decode_image, image_size
 
 from .conftest import ROOT, astronaut_rgb, encode
 from .test_request_matrix import png_header_claiming
@@ -126,3 +126,14 @@ def test_undecodable_bytes_raise_a_request_error_naming_the_image(data: bytes, g
     assert error.value.field == "image"
     assert error.value.status == 400
     assert got in (error.value.got or "")
+
+
+def test_float_models_get_float32_frames_scaled_to_the_unit_interval():
+    frame = decode_image(encode(RGB, "PNG"), "RGB")
+    assert as_pixel_type(frame, "uint8") is frame
+    floats = as_pixel_type(frame, PixelType.FLOAT32)
+    assert floats.dtype == np.float32
+    assert floats.shape == frame.shape
+    assert np.allclose(floats * 255, frame, atol=1e-3)
+    with pytest.raises(ValueError, match="float16"):
+        as_pixel_type(frame, "float16")
