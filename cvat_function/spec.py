@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import SpecError
+from .shapes import TRACKER_SHAPE_TYPES
 
 FUNCTION_KINDS = ("detector", "interactor", "tracker", "reid")
 LABEL_TYPES = (
@@ -103,6 +104,29 @@ class FunctionConfig:
     labels: Labels
     annotations: dict[str, str]
     raw: dict[str, Any]
+
+    @property
+    def version(self) -> int:
+        """`annotations.version` as CVAT reads it (`int()`, default 1); interactors need 2."""
+        return _int_annotation(self.annotations, "version", 1)
+
+    @property
+    def min_pos_points(self) -> int:
+        """`annotations.min_pos_points` (default 1): positive clicks before the UI calls an interactor."""
+        return _int_annotation(self.annotations, "min_pos_points", 1)
+
+    @property
+    def min_neg_points(self) -> int:
+        """`annotations.min_neg_points` (default -1: the function takes no negative points)."""
+        return _int_annotation(self.annotations, "min_neg_points", -1)
+
+    @property
+    def supported_shape_types(self) -> tuple[str, ...] | None:
+        """A tracker's `supported_shape_types` (comma list), or None: the legacy rectangle protocol."""
+        value = self.annotations.get("supported_shape_types")
+        if value is None:
+            return None
+        return tuple(item.strip() for item in value.split(",") if item.strip())
 
     @property
     def env(self) -> dict[str, str]:
@@ -237,6 +261,7 @@ def function_config_from_dict(raw: object, path: Path | None = None) -> Function
             f"{where}: spec.description", "is missing or empty", "CVAT answers HTTP 500 for its whole model list"
         )
     labels = parse_labels(annotations.get("spec"), f"{where}: metadata.annotations.spec")
+    check_annotations(annotations, kind, where)
     return FunctionConfig(
         path=path,
         name=name,
@@ -247,6 +272,57 @@ def function_config_from_dict(raw: object, path: Path | None = None) -> Function
         annotations=annotations,
         raw=dict(raw),
     )
+
+
+_BOOLEAN_ANNOTATIONS = ("startswith_box", "startswith_box_optional")
+_FALSE_WORDS = ("false", "no", "off", "0", "none", "null")
+
+
+def check_annotations(annotations: Mapping[str, str], kind: str, where: str = "function.yaml") -> None:
+    """What CVAT reads from the annotations besides the spec (CONTRACT.md §1): integers it `int()`s (a bad
+    one answers HTTP 500 for the whole model list), booleans it reads with `bool(str)`, kind-specific keys."""
+    for key, default in (("version", 1), ("min_pos_points", 1), ("min_neg_points", -1)):
+        _int_annotation(annotations, key, default, where)
+    for key in _BOOLEAN_ANNOTATIONS:
+        value = annotations.get(key)
+        if value is not None and value.strip().lower() in _FALSE_WORDS:
+            raise SpecError(
+                f"{where}: metadata.annotations.{key}",
+                f"is {value!r}, which CVAT reads as true (any non-empty string is)",
+                'omit the key to disable it; write "true" to enable it',
+            )
+    if kind == "interactor" and _int_annotation(annotations, "version", 1, where) != 2:
+        raise SpecError(
+            f"{where}: metadata.annotations.version",
+            'must be "2" for an interactor',
+            "CVAT's UI disables interactors of other versions",
+        )
+    if "supported_shape_types" in annotations:
+        where_types = f"{where}: metadata.annotations.supported_shape_types"
+        types = [t.strip() for t in annotations["supported_shape_types"].split(",") if t.strip()]
+        if kind != "tracker":
+            raise SpecError(where_types, f"is only read for trackers, this is a {kind}", "remove it")
+        if not types:
+            raise SpecError(
+                where_types, "is empty", "CVAT skips the function; omit it for the legacy rectangle protocol"
+            )
+        unknown = [t for t in types if t not in TRACKER_SHAPE_TYPES]
+        if unknown:
+            raise SpecError(where_types, f"names {unknown}", f"trackers handle {', '.join(TRACKER_SHAPE_TYPES)}")
+
+
+def _int_annotation(annotations: Mapping[str, str], key: str, default: int, where: str = "function.yaml") -> int:
+    value = annotations.get(key)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SpecError(
+            f"{where}: metadata.annotations.{key}",
+            f"is {value!r}, not an integer",
+            "CVAT calls int() on it and answers HTTP 500 for its whole model list",
+        ) from None
 
 
 def _as_annotation_string(value: object) -> str:

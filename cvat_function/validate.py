@@ -245,7 +245,7 @@ def check_interactor_mask(result: InteractorMask, image_size: tuple[int, int]) -
         raise ShapeError(name, "points", "the mask's contour has fewer than 3 points; the CVAT UI ignores it")
 
 
-def check_tracked_shape(shape: TrackedShape, supported: Sequence[str], name: str = "tracker") -> None:
+def check_tracked_shape(shape: object, supported: Sequence[str], name: str = "tracker") -> None:
     """Raise `ShapeError` when CVAT would reject a tracker's shape (type not declared, bad points)."""
     if not isinstance(shape, TrackedShape):
         raise ShapeError(
@@ -273,25 +273,36 @@ def check_state(state: object, max_bytes: int, name: str = "tracker") -> int:
     return size
 
 
-def check_matches(matches: Sequence[object], count0: int, count1: int) -> list[int]:
-    """A ReID answer: one index into `boxes1` (or -1) per box of `boxes0`, each index used at most once."""
+def check_matches(matches: Sequence[object], count0: int, count1: int) -> tuple[list[int], list[ShapeError]]:
+    """A ReID answer: one index into `boxes1` (or -1) per box of `boxes0`, each index used at most once.
+
+    Returns the answer with every invalid entry replaced by -1 (and the list cut or padded to `count0`), and
+    one error per broken rule.
+    """
+    errors: list[ShapeError] = []
     if len(matches) != count0:
-        raise ShapeError("reid", "matches", f"needs one entry per box of boxes0 ({count0}), got {len(matches)}")
-    result: list[int] = []
+        errors.append(
+            ShapeError("reid", "matches", f"needs one entry per box of boxes0 ({count0}), got {len(matches)}")
+        )
+    cleaned: list[int] = []
     used: dict[int, int] = {}
-    for i, match in enumerate(matches):
+    for i, match in enumerate(list(matches)[:count0]):
+        field = f"matches[{i}]"
         if isinstance(match, (bool, np.bool_)) or not isinstance(match, (int, np.integer)):
-            raise ShapeError("reid", f"matches[{i}]", f"must be an integer index or -1, got {match!r}")
+            errors.append(ShapeError("reid", field, f"must be an integer index or -1, got {match!r}", index=i))
+            cleaned.append(-1)
+            continue
         value = int(match)
         if not -1 <= value < count1:
-            raise ShapeError(
-                "reid", f"matches[{i}]", f"must be -1 or an index into boxes1 (0..{count1 - 1}), got {value}"
-            )
-        if value >= 0 and value in used:
-            raise ShapeError(
-                "reid", f"matches[{i}]", f"boxes1[{value}] is already matched to boxes0[{used[value]}]; use it once"
-            )
+            rule = f"must be -1 or an index into boxes1 (0..{count1 - 1}), got {value}"
+            errors.append(ShapeError("reid", field, rule, index=i))
+            value = -1
+        elif value >= 0 and value in used:
+            rule = f"boxes1[{value}] is already matched to boxes0[{used[value]}]; use each index once"
+            errors.append(ShapeError("reid", field, rule, index=i))
+            value = -1
         if value >= 0:
             used[value] = i
-        result.append(value)
-    return result
+        cleaned.append(value)
+    cleaned.extend([-1] * (count0 - len(cleaned)))
+    return cleaned, errors
