@@ -54,6 +54,8 @@ class ModelHandler:
     def track(self, image: np.ndarray, state: dict[str, Any]) -> tuple[TrackedShape | None, dict[str, Any]]:
         # TODO(template): find the object on `image`; return (shape or None when lost, the new state).
         template = cv2.imdecode(np.frombuffer(base64.b64decode(state["template"]), np.uint8), cv2.IMREAD_GRAYSCALE)
+        if template is None:
+            raise ValueError("the state's template is not a PNG image")
         scale = float(state["scale"])
         bx1, by1, bx2, by2 = (float(v) for v in state["box"])
         width, height = bx2 - bx1, by2 - by1
