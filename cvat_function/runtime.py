@@ -6,6 +6,11 @@ long that took. Any failure is raised, chained, so Nuclio never reports a functi
 
 `handle_event` runs per request: parse → decode → infer → validate → serialize, always answering with
 `Response(body=<JSON text>, content_type="application/json")` — the one return form Nuclio sends unchanged.
+The JSON text comes from `response.dumps` (strict, numpy-aware, splices pre-encoded mask bitmaps).
+
+Each function kind (`annotations.type`) has a Protocol below naming the `ModelHandler` method(s) it calls, and an
+answer function in `_KINDS`: detector → `infer`, interactor → `interact`, tracker → `init_tracking` + `track`,
+reid → `match`. See docs/kinds.md.
 """
 
 from __future__ import annotations
@@ -14,19 +19,30 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from .errors import CvatFunctionError, InvalidShapesError, ModelError, RequestError, SpecError
+from .errors import CvatFunctionError, InvalidShapesError, ModelError, RequestError, ShapeError, SpecError
 from .image import DEFAULT_MAX_PIXELS, ColorOrder, decode_image
-from .request import DEFAULT_THRESHOLD, parse_body, parse_detector_request
-from .shapes import Shape
+from .request import (
+    DEFAULT_THRESHOLD,
+    InteractorRequest,
+    ReidBox,
+    ReidRequest,
+    parse_body,
+    parse_detector_request,
+    parse_interactor_request,
+    parse_reid_request,
+    parse_tracker_request,
+)
+from .response import Fragment, dumps, rows_json
+from .shapes import InteractorMask, Shape, TrackedShape
 from .spec import FunctionConfig, Labels, load_function_config
-from .validate import check_shapes
+from .validate import check_interactor_masks, check_matches, check_shapes, check_state, check_tracked_shape
 
 InvalidShapePolicy = Literal["error", "drop"]
 
@@ -34,7 +50,13 @@ ENV_FUNCTION_YAML = "CVAT_FUNCTION_YAML"
 ENV_MAX_PIXELS = "CVAT_FUNCTION_MAX_PIXELS"
 ENV_INVALID_SHAPES = "CVAT_FUNCTION_INVALID_SHAPES"
 ENV_DEFAULT_THRESHOLD = "CVAT_FUNCTION_DEFAULT_THRESHOLD"
+ENV_INTERACTOR_FORMAT = "CVAT_FUNCTION_INTERACTOR_FORMAT"
+ENV_MAX_STATE_BYTES = "CVAT_FUNCTION_MAX_STATE_BYTES"
 DROPPED_HEADER = "X-Cvat-Function-Dropped"
+DEFAULT_MAX_STATE_BYTES = 1 << 20
+"""1 MiB: a tracker state rides (signed) on every request for its object; CVAT's body limit is 32 MiB."""
+
+InteractorFormat = Literal["v2", "legacy"]
 
 
 class Logger(Protocol):
@@ -52,6 +74,39 @@ class DetectorModel(Protocol):
     def infer(self, image: np.ndarray, threshold: float) -> Iterable[Shape]: ...
 
 
+class InteractorModel(Protocol):
+    """What `ModelHandler` provides for an interactor (examples/grabcut-interactor)."""
+
+    def interact(self, image: np.ndarray, request: InteractorRequest) -> Iterable[InteractorMask]:
+        """Masks for the user's clicks/box (`request`, clipped into the image); best first; `[]` for none."""
+        ...
+
+
+class TrackerModel(Protocol):
+    """What `ModelHandler` provides for a tracker (examples/template-tracker).
+
+    States are plain JSON (dict, list, str, numbers, bool, None): CVAT signs them, hands them to the browser
+    and passes them back on the next call. The framework wraps each state with the last shape it answered,
+    so `track` may return `None` for a lost object and CVAT still gets the last known shape.
+    """
+
+    def init_tracking(self, image: np.ndarray, shape: TrackedShape) -> Any:
+        """Start tracking `shape` on `image`; return the JSON state."""
+        ...
+
+    def track(self, image: np.ndarray, state: Any) -> tuple[TrackedShape | None, Any]:
+        """Find the object on the next `image`: `(shape or None if lost, new JSON state)`."""
+        ...
+
+
+class ReidModel(Protocol):
+    """What `ModelHandler` provides for a ReID function (examples/histogram-reid)."""
+
+    def match(self, image0: np.ndarray, image1: np.ndarray, request: ReidRequest) -> Sequence[int]:
+        """For each box of `request.boxes0`, an index into `request.boxes1` or -1; each index at most once."""
+        ...
+
+
 ModelFactory = Callable[[Labels], Any]
 
 
@@ -62,6 +117,8 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     invalid_shapes: InvalidShapePolicy = "error"
     default_threshold: float = DEFAULT_THRESHOLD
+    interactor_format: InteractorFormat = "v2"
+    max_state_bytes: int = DEFAULT_MAX_STATE_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -75,7 +132,22 @@ class Settings:
             raise SpecError("environment", f"a numeric setting is not a number ({e})") from e
         if max_pixels <= 0 or not 0.0 <= threshold <= 1.0:
             raise SpecError("environment", f"{ENV_MAX_PIXELS} must be > 0 and {ENV_DEFAULT_THRESHOLD} in [0, 1]")
-        return cls(max_pixels, "drop" if policy == "drop" else "error", threshold)
+        interactor_format = env.get(ENV_INTERACTOR_FORMAT, "v2")
+        if interactor_format not in ("v2", "legacy"):
+            raise SpecError(
+                ENV_INTERACTOR_FORMAT, f"is {interactor_format!r}", "use 'v2' (CVAT >= 2.60) or 'legacy' (older CVAT)"
+            )
+        try:
+            max_state_bytes = int(env.get(ENV_MAX_STATE_BYTES, DEFAULT_MAX_STATE_BYTES))
+        except ValueError as e:
+            raise SpecError(ENV_MAX_STATE_BYTES, f"is not an integer ({e})") from e
+        return cls(
+            max_pixels,
+            "drop" if policy == "drop" else "error",
+            threshold,
+            "legacy" if interactor_format == "legacy" else "v2",
+            max_state_bytes,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,35 +190,45 @@ class Function:
             )
             return Answer(500, {"error": str(e)}, {})
 
-    def run_model(self, method: str, *args: Any) -> Any:
-        """Call the user's model; whatever it raises becomes a `ModelError` (500) naming the exception."""
+    def call_model(self, method: str, *args: Any) -> Any:
+        """Call the user's model and return what it returns; exceptions become a `ModelError` (500).
+
+        A lazy result (generator, map, filter) is consumed here, so an error raised while iterating is the
+        model's too."""
         try:
             result = getattr(self.model, method)(*args)
             if isinstance(result, (Generator, map, filter)):
-                result = list(result)  # consume lazy results inside the try: their errors are the model's too
+                result = list(result)
             return result
         except CvatFunctionError:
             raise
         except Exception as e:
             raise ModelError(f"ModelHandler.{method} raised {type(e).__name__}: {e}") from e
 
+    def handle_invalid(self, errors: list[ShapeError], logger: Logger, what: str = "shape") -> dict[str, str]:
+        """Strict mode raises `InvalidShapesError`; drop mode logs each error and returns the dropped header."""
+        if not errors:
+            return {}
+        if self.settings.invalid_shapes == "error":
+            raise InvalidShapesError(errors)
+        for error in errors:
+            logger.error_with(f"dropped invalid {what}", label=error.label, field=error.field, rule=error.rule)
+        return {DROPPED_HEADER: str(len(errors))}
+
     def finish_shapes(self, shapes: list[Shape], image_size: tuple[int, int], logger: Logger) -> Answer:
         """Validate shapes against the spec; strict mode raises, drop mode logs each dropped shape."""
         valid, errors = check_shapes(shapes, self.config.labels, image_size)
-        headers: dict[str, str] = {}
-        if errors:
-            if self.settings.invalid_shapes == "error":
-                raise InvalidShapesError(errors)
-            for error in errors:
-                logger.error_with("dropped invalid shape", label=error.label, field=error.field, rule=error.rule)
-            headers[DROPPED_HEADER] = str(len(errors))
-        return Answer(200, [shape.to_cvat() for shape in valid], headers)
+        headers = self.handle_invalid(errors, logger)
+        return Answer(200, [shape.to_cvat(pre_encoded=True) for shape in valid], headers)
+
+    def decode(self, data: bytes, field: str = "image") -> np.ndarray:
+        return decode_image(data, self.color_order, max_pixels=self.settings.max_pixels, field=field)
 
 
 def _answer_detector(fn: Function, fields: dict[str, Any], logger: Logger) -> Answer:
     request = parse_detector_request(fields, fn.settings.default_threshold)
-    image = decode_image(request.image, fn.color_order, max_pixels=fn.settings.max_pixels)
-    shapes = fn.run_model("infer", image, request.threshold)
+    image = fn.decode(request.image)
+    shapes = fn.call_model("infer", image, request.threshold)
     if isinstance(shapes, tuple):
         shapes = list(shapes)
     if not isinstance(shapes, list):
@@ -154,7 +236,114 @@ def _answer_detector(fn: Function, fields: dict[str, Any], logger: Logger) -> An
     return fn.finish_shapes(shapes, (image.shape[1], image.shape[0]), logger)
 
 
-_KINDS: dict[str, Callable[[Function, dict[str, Any], Logger], Answer]] = {"detector": _answer_detector}
+def _answer_interactor(fn: Function, fields: dict[str, Any], logger: Logger) -> Answer:
+    request = parse_interactor_request(
+        fields,
+        fn.settings.default_threshold,
+        min_pos_points=fn.config.min_pos_points,
+        min_neg_points=fn.config.min_neg_points,
+    )
+    image = fn.decode(request.image)
+    height, width = image.shape[:2]
+    results = fn.call_model("interact", image, request.clipped(width, height))
+    if isinstance(results, InteractorMask):
+        results = [results]
+    if not isinstance(results, (list, tuple)):
+        raise ModelError(
+            f"ModelHandler.interact must return a list of interactor_mask(...) results, not {type(results).__name__}"
+        )
+    valid, errors = check_interactor_masks(results, (width, height))
+    headers = fn.handle_invalid(errors, logger, "interactor mask")
+    if fn.settings.interactor_format == "legacy":  # CVAT < 2.60: one full-frame 0/1 array; the first mask wins
+        frame = valid[0].mask.full_frame(width, height) if valid else np.zeros((height, width), dtype=bool)
+        return Answer(200, {"mask": Fragment(rows_json(frame))}, headers)
+    return Answer(200, {"shapes": [result.to_cvat() for result in valid]}, headers)
+
+
+def _answer_tracker(fn: Function, fields: dict[str, Any], logger: Logger) -> Answer:
+    supported = fn.config.supported_shape_types
+    request = parse_tracker_request(fields, supported)
+    image = fn.decode(request.image)
+    allowed = supported or ("rectangle",)
+    shapes: list[Any] = []
+    states: list[Any] = []
+    errors: list[ShapeError] = []
+    for index, (start, state) in enumerate(zip(request.shapes, request.states, strict=True)):
+        try:
+            shape, new_state = _track_one(fn, image, start, state, index, allowed)
+        except ShapeError as e:
+            errors.append(ShapeError(e.label, e.field, e.rule, index=index))
+            if state is None:
+                if fn.settings.invalid_shapes == "drop":  # no earlier shape or state to fall back on
+                    raise InvalidShapesError(errors[-1:]) from None
+                continue  # strict mode: handle_invalid raises with every error below
+            shape, new_state = _unwrap_state(state, index)[0], state  # drop mode: the object stays put
+        shapes.append(shape.to_cvat() if supported else list(shape.points))
+        states.append(new_state)
+    headers = fn.handle_invalid(errors, logger, "tracker result")
+    return Answer(200, {"shapes": shapes, "states": states}, headers)
+
+
+STATE_SHAPE_KEY = "shape"
+STATE_MODEL_KEY = "state"
+
+
+def _track_one(
+    fn: Function, image: np.ndarray, start: TrackedShape | None, state: Any, index: int, allowed: Sequence[str]
+) -> tuple[TrackedShape, dict[str, Any]]:
+    """One object: start (no state) or continue; returns the shape to answer and the wrapped state."""
+    if state is None:
+        assert start is not None  # parse_tracker_request guarantees a shape where there is no state
+        shape: TrackedShape | None = start
+        model_state = fn.call_model("init_tracking", image, start)
+    else:
+        last, previous = _unwrap_state(state, index)
+        result = fn.call_model("track", image, previous)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise ShapeError("tracker", "track", "must return a pair (TrackedShape or None, state)")
+        shape, model_state = result
+        if shape is None:  # lost: CVAT's UI cannot handle null; the object keeps its last known shape
+            shape = last
+    check_tracked_shape(shape, allowed)
+    assert isinstance(shape, TrackedShape)  # checked just above
+    wrapped = {STATE_SHAPE_KEY: shape.to_cvat(), STATE_MODEL_KEY: model_state}
+    check_state(wrapped, fn.settings.max_state_bytes)
+    return shape, wrapped
+
+
+def _unwrap_state(state: Any, index: int) -> tuple[TrackedShape, Any]:
+    """The last shape and the model's state out of a state this framework returned."""
+    field = f"states[{index}]"
+    if not isinstance(state, dict) or STATE_SHAPE_KEY not in state or STATE_MODEL_KEY not in state:
+        raise RequestError(field, "a state this tracker returned earlier (an object with 'shape' and 'state')")
+    last = state[STATE_SHAPE_KEY]
+    try:
+        shape = TrackedShape(str(last["type"]), tuple(float(v) for v in last["points"]))
+    except (TypeError, KeyError, ValueError) as e:
+        raise RequestError(f"{field}.shape", "the {type, points} shape this tracker returned", got=str(e)) from e
+    return shape, state[STATE_MODEL_KEY]
+
+
+def _answer_reid(fn: Function, fields: dict[str, Any], logger: Logger) -> Answer:
+    request = parse_reid_request(fields, fn.settings.default_threshold)
+    image0 = fn.decode(request.image0, "image0")
+    image1 = fn.decode(request.image1, "image1")
+    matches = fn.call_model("match", image0, image1, request)
+    if isinstance(matches, np.ndarray):
+        matches = matches.tolist()
+    if not isinstance(matches, (list, tuple)):
+        raise ModelError(f"ModelHandler.match must return a list of indices, not {type(matches).__name__}")
+    cleaned, errors = check_matches(matches, len(request.boxes0), len(request.boxes1))
+    headers = fn.handle_invalid(errors, logger, "reid match")
+    return Answer(200, cleaned, headers)
+
+
+_KINDS: dict[str, Callable[[Function, dict[str, Any], Logger], Answer]] = {
+    "detector": _answer_detector,
+    "interactor": _answer_interactor,
+    "tracker": _answer_tracker,
+    "reid": _answer_reid,
+}
 
 
 def function_yaml_path(default: str | Path) -> Path:
@@ -178,8 +367,8 @@ def load_function(
     warm_up = getattr(model, "warm_up", None)
     if callable(warm_up):
         warm_up()
-    elif config.kind == "detector":
-        function.run_model("infer", _warm_up_image(function.color_order), 0.5)
+    else:
+        _warm_up(function)
     done = time.perf_counter()
     return function, {"load_seconds": loaded - started, "warm_up_seconds": done - loaded}
 
@@ -196,6 +385,36 @@ def check_model_labels(model: object, labels: Labels) -> None:
             f"lacks label(s) {missing} that the model emits",
             "add them to the spec (CVAT would drop these results silently)",
         )
+
+
+_WARM_UP_SHAPES = {
+    "rectangle": (100.0, 80.0, 180.0, 160.0),
+    "ellipse": (140.0, 120.0, 180.0, 90.0),
+    "polygon": (100.0, 80.0, 180.0, 80.0, 180.0, 160.0, 100.0, 160.0),
+    "polyline": (100.0, 80.0, 180.0, 160.0),
+    "points": (140.0, 120.0),
+    "cuboid": (100, 80, 100, 160, 180, 80, 180, 160, 120, 70, 120, 150, 200, 70, 200, 150),
+}
+
+
+def _warm_up(function: Function) -> None:
+    """One call of the kind's model method(s) on a random 320×240 frame: the first call is often slow (lazy
+    initialisation, JIT, caches) and a broken model should fail `init_context`, not the first user."""
+    image = _warm_up_image(function.color_order)
+    kind = function.config.kind
+    if kind == "detector":
+        function.call_model("infer", image, 0.5)
+    elif kind == "interactor":
+        request = InteractorRequest(b"", ((140.0, 120.0),), (), (100.0, 80.0, 180.0, 160.0), 0.5)
+        function.call_model("interact", image, request)
+    elif kind == "tracker":
+        shape_type = (function.config.supported_shape_types or ("rectangle",))[0]
+        shape = TrackedShape(shape_type, tuple(float(v) for v in _WARM_UP_SHAPES[shape_type]))
+        state = function.call_model("init_tracking", image, shape)
+        function.call_model("track", image, state)
+    elif kind == "reid":
+        box = ReidBox((100.0, 80.0, 180.0, 160.0))
+        function.call_model("match", image, image, ReidRequest(b"", b"", (box,), (box,), 0.5, 50.0))
 
 
 def _warm_up_image(order: ColorOrder) -> np.ndarray:
@@ -229,7 +448,7 @@ def handle_event(context: Any, event: Any) -> Any:
     function: Function = context.user_data.function
     answer = function.answer(event.body, context.logger)
     try:
-        body = json.dumps(answer.payload, allow_nan=False, separators=(",", ":"))
+        body = dumps(answer.payload)
     except (TypeError, ValueError) as e:
         context.logger.error_with("response is not JSON-serializable", error=str(e))
         answer = Answer(500, {"error": f"the response is not JSON-serializable: {e}"}, {})

@@ -7,8 +7,10 @@ CVAT would reject (and so turn its whole models page into HTTP 500, or skip the 
 
 from __future__ import annotations
 
+import html
 import json
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import SpecError
+from .shapes import TRACKER_SHAPE_TYPES
 
 FUNCTION_KINDS = ("detector", "interactor", "tracker", "reid")
 LABEL_TYPES = (
@@ -101,6 +104,29 @@ class FunctionConfig:
     labels: Labels
     annotations: dict[str, str]
     raw: dict[str, Any]
+
+    @property
+    def version(self) -> int:
+        """`annotations.version` as CVAT reads it (`int()`, default 1); interactors need 2."""
+        return _int_annotation(self.annotations, "version", 1)
+
+    @property
+    def min_pos_points(self) -> int:
+        """`annotations.min_pos_points` (default 1): positive clicks before the UI calls an interactor."""
+        return _int_annotation(self.annotations, "min_pos_points", 1)
+
+    @property
+    def min_neg_points(self) -> int:
+        """`annotations.min_neg_points` (default -1: the function takes no negative points)."""
+        return _int_annotation(self.annotations, "min_neg_points", -1)
+
+    @property
+    def supported_shape_types(self) -> tuple[str, ...] | None:
+        """A tracker's `supported_shape_types` (comma list), or None: the legacy rectangle protocol."""
+        value = self.annotations.get("supported_shape_types")
+        if value is None:
+            return None
+        return tuple(item.strip() for item in value.split(",") if item.strip())
 
     @property
     def env(self) -> dict[str, str]:
@@ -235,6 +261,7 @@ def function_config_from_dict(raw: object, path: Path | None = None) -> Function
             f"{where}: spec.description", "is missing or empty", "CVAT answers HTTP 500 for its whole model list"
         )
     labels = parse_labels(annotations.get("spec"), f"{where}: metadata.annotations.spec")
+    check_annotations(annotations, kind, where)
     return FunctionConfig(
         path=path,
         name=name,
@@ -245,6 +272,57 @@ def function_config_from_dict(raw: object, path: Path | None = None) -> Function
         annotations=annotations,
         raw=dict(raw),
     )
+
+
+_BOOLEAN_ANNOTATIONS = ("startswith_box", "startswith_box_optional")
+_FALSE_WORDS = ("false", "no", "off", "0", "none", "null")
+
+
+def check_annotations(annotations: Mapping[str, str], kind: str, where: str = "function.yaml") -> None:
+    """What CVAT reads from the annotations besides the spec (CONTRACT.md §1): integers it `int()`s (a bad
+    one answers HTTP 500 for the whole model list), booleans it reads with `bool(str)`, kind-specific keys."""
+    for key, default in (("version", 1), ("min_pos_points", 1), ("min_neg_points", -1)):
+        _int_annotation(annotations, key, default, where)
+    for key in _BOOLEAN_ANNOTATIONS:
+        value = annotations.get(key)
+        if value is not None and value.strip().lower() in _FALSE_WORDS:
+            raise SpecError(
+                f"{where}: metadata.annotations.{key}",
+                f"is {value!r}, which CVAT reads as true (any non-empty string is)",
+                'omit the key to disable it; write "true" to enable it',
+            )
+    if kind == "interactor" and _int_annotation(annotations, "version", 1, where) != 2:
+        raise SpecError(
+            f"{where}: metadata.annotations.version",
+            'must be "2" for an interactor',
+            "CVAT's UI disables interactors of other versions",
+        )
+    if "supported_shape_types" in annotations:
+        where_types = f"{where}: metadata.annotations.supported_shape_types"
+        types = [t.strip() for t in annotations["supported_shape_types"].split(",") if t.strip()]
+        if kind != "tracker":
+            raise SpecError(where_types, f"is only read for trackers, this is a {kind}", "remove it")
+        if not types:
+            raise SpecError(
+                where_types, "is empty", "CVAT skips the function; omit it for the legacy rectangle protocol"
+            )
+        unknown = [t for t in types if t not in TRACKER_SHAPE_TYPES]
+        if unknown:
+            raise SpecError(where_types, f"names {unknown}", f"trackers handle {', '.join(TRACKER_SHAPE_TYPES)}")
+
+
+def _int_annotation(annotations: Mapping[str, str], key: str, default: int, where: str = "function.yaml") -> int:
+    value = annotations.get(key)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SpecError(
+            f"{where}: metadata.annotations.{key}",
+            f"is {value!r}, not an integer",
+            "CVAT calls int() on it and answers HTTP 500 for its whole model list",
+        ) from None
 
 
 def _as_annotation_string(value: object) -> str:
@@ -267,3 +345,150 @@ def _label_to_json(label: LabelSpec) -> dict[str, Any]:
         out["sublabels"] = [_label_to_json(s) for s in label.sublabels]
         out["svg"] = label.svg
     return out
+
+
+# --- Builders: write the label spec in Python, paste the JSON into function.yaml -------------------------------
+# Named like cvat_sdk.auto_annotation's helpers. `python -m cvat_function spec --from-python MODULE:OBJECT` prints
+# the JSON of a list of these, ready for `metadata.annotations.spec`.
+
+
+def label_spec(
+    name: str, id: int | None = None, type: str = "any", attributes: Sequence[AttributeSpec] = ()
+) -> LabelSpec:
+    """A label of `type` (`rectangle`, `polygon`, `mask`, `tag`, … or `any`); skeletons: `skeleton_label_spec`."""
+    if type not in LABEL_TYPES or type == "skeleton":
+        raise SpecError(f"label {name!r}", f"type {type!r} is not a plain label type", "skeletons: skeleton_label_spec")
+    _check_unique(f"label {name!r} attributes", [a.name for a in attributes])
+    return LabelSpec(name, type, id, tuple(attributes))
+
+
+def keypoint_spec(name: str, id: int | None = None, attributes: Sequence[AttributeSpec] = ()) -> LabelSpec:
+    """One sublabel (a keypoint) of a skeleton: a `points` label."""
+    _check_unique(f"keypoint {name!r} attributes", [a.name for a in attributes])
+    return LabelSpec(name, "points", id, tuple(attributes))
+
+
+def skeleton_label_spec(
+    name: str,
+    id: int | None,
+    sublabels: Sequence[LabelSpec],
+    *,
+    edges: Sequence[tuple[str, str]] = (),
+    positions: Mapping[str, tuple[float, float]] | None = None,
+    attributes: Sequence[AttributeSpec] = (),
+) -> LabelSpec:
+    """A skeleton label with its keypoint sublabels and the `svg` CVAT's skeleton editor needs, generated.
+
+    `edges` are pairs of sublabel names drawn as lines; `positions` place each keypoint on the editor's
+    100×100 canvas (default: evenly on a circle). Only the layout shown in CVAT's label editor depends on them.
+    """
+    where = f"skeleton {name!r}"
+    if not sublabels:
+        raise SpecError(where, "has no sublabels", "a skeleton needs at least one keypoint_spec(...)")
+    for sub in sublabels:
+        if sub.type != "points":
+            raise SpecError(where, f"sublabel {sub.name!r} has type {sub.type!r}", "skeleton sublabels are points")
+    _check_unique(f"{where} sublabels", [s.name for s in sublabels])
+    _check_unique(f"{where} attributes", [a.name for a in attributes])
+    svg = skeleton_svg([s.name for s in sublabels], edges, positions, where=where)
+    return LabelSpec(name, "skeleton", id, tuple(attributes), tuple(sublabels), svg)
+
+
+def skeleton_svg(
+    names: Sequence[str],
+    edges: Sequence[tuple[str, str]] = (),
+    positions: Mapping[str, tuple[float, float]] | None = None,
+    *,
+    where: str = "skeleton",
+) -> str:
+    """CVAT's skeleton markup: a `<circle data-type="element node">` per keypoint (ids 1…N in `names` order)
+    and a `<line data-type="edge">` per pair in `edges`."""
+    ids = {n: i for i, n in enumerate(names, start=1)}
+    layout = dict(positions or {})
+    missing = [n for n in names if n not in layout]
+    for k, n in enumerate(missing):  # evenly on a circle, starting at the top
+        angle = 2 * math.pi * k / len(missing) - math.pi / 2
+        layout[n] = (50 + 40 * math.cos(angle), 50 + 40 * math.sin(angle))
+    unknown = [n for n in layout if n not in ids]
+    if unknown:
+        raise SpecError(where, f"positions name unknown sublabels {unknown}")
+    lines = []
+    for a, b in edges:
+        if a not in ids or b not in ids:
+            raise SpecError(where, f"edge ({a!r}, {b!r}) names a sublabel that is not declared", f"declared: {names}")
+        if a == b:
+            raise SpecError(where, f"edge ({a!r}, {b!r}) joins a keypoint to itself")
+        (x1, y1), (x2, y2) = layout[a], layout[b]
+        lines.append(
+            f'<line x1="{_num(x1)}" y1="{_num(y1)}" x2="{_num(x2)}" y2="{_num(y2)}" '
+            f'stroke="black" data-type="edge" data-node-from="{ids[a]}" data-node-to="{ids[b]}"></line>'
+        )
+    circles = []
+    for n in names:
+        x, y = layout[n]
+        circles.append(
+            f'<circle r="0.75" cx="{_num(x)}" cy="{_num(y)}" stroke-width="0.1" data-type="element node" '
+            f'data-element-id="{ids[n]}" data-node-id="{ids[n]}" data-label-name="{html.escape(n, quote=True)}">'
+            "</circle>"
+        )
+    return "".join(lines + circles)
+
+
+def number_attribute_spec(name: str, min: int, max: int, step: int = 1) -> AttributeSpec:
+    """An integer attribute: CVAT wants `values = [min, max, step]` as strings."""
+    values = [str(int(v)) for v in (min, max, step)]
+    _check_number_values(values, f"attribute {name!r}")
+    return AttributeSpec(name, "number", tuple(values))
+
+
+def select_attribute_spec(name: str, values: Sequence[str]) -> AttributeSpec:
+    """A drop-down of `values` (the model must return exactly one of them)."""
+    return _choice(name, "select", values)
+
+
+def radio_attribute_spec(name: str, values: Sequence[str]) -> AttributeSpec:
+    """Radio buttons over `values`."""
+    return _choice(name, "radio", values)
+
+
+def checkbox_attribute_spec(name: str) -> AttributeSpec:
+    """A boolean attribute (values `"true"`/`"false"`)."""
+    return AttributeSpec(name, "checkbox", ())
+
+
+def text_attribute_spec(name: str) -> AttributeSpec:
+    """Free text."""
+    return AttributeSpec(name, "text", ())
+
+
+def spec_json(labels: Iterable[LabelSpec]) -> str:
+    """The label list as strict JSON, one label per line, ready for `metadata.annotations.spec: |`."""
+    items = Labels(tuple(labels)).to_json()
+    _check_unique("spec", [item["name"] for item in items])
+    if not items:
+        return "[]"
+    return "[\n" + ",\n".join("  " + json.dumps(item, ensure_ascii=False) for item in items) + "\n]"
+
+
+def spec_yaml_block(labels: Iterable[LabelSpec], indent: int = 4) -> str:
+    """`spec: |` followed by `spec_json(labels)`, indented to sit under `metadata.annotations`."""
+    pad = " " * indent
+    body = "\n".join(pad + "  " + line for line in spec_json(labels).splitlines())
+    return f"{pad}spec: |\n{body}"
+
+
+def _choice(name: str, input_type: str, values: Sequence[str]) -> AttributeSpec:
+    if isinstance(values, str) or not values or not all(isinstance(v, str) and v for v in values):
+        raise SpecError(f"attribute {name!r}", f"{input_type} values must be a non-empty list of non-empty strings")
+    _check_unique(f"attribute {name!r} values", list(values))
+    return AttributeSpec(name, input_type, tuple(values))
+
+
+def _check_unique(where: str, names: Sequence[str]) -> None:
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SpecError(where, f"has duplicate names {duplicates}", "CVAT skips functions with duplicate names")
+
+
+def _num(value: float) -> str:
+    return f"{float(value):.2f}".rstrip("0").rstrip(".")

@@ -43,9 +43,15 @@ def test_the_repo_function_yamls_are_listable_by_cvat_and_agree():
 
 
 def test_annotations_are_read_as_the_strings_nuclio_stores():
-    raw = config(metadata__annotations={"type": "detector", "version": 2, "startswith_box": False})
+    raw = config(metadata__annotations={"type": "detector", "version": 1, "framework": True, "help_message": None})
     annotations = function_config_from_dict(raw).annotations
-    assert annotations == {"type": "detector", "version": "2", "startswith_box": "false"}
+    assert annotations == {"type": "detector", "version": "1", "framework": "true", "help_message": ""}
+
+
+def test_a_false_boolean_annotation_is_refused_because_cvat_reads_it_as_true():
+    raw = config(metadata__annotations={"type": "detector", "startswith_box": False})
+    with pytest.raises(SpecError, match="which CVAT reads as true"):
+        function_config_from_dict(raw)
 
 
 @pytest.mark.parametrize(

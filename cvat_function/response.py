@@ -1,0 +1,95 @@
+"""The JSON text of an answer: strict, numpy-aware, and fast for mask-heavy answers.
+
+`dumps` is `json.dumps(..., allow_nan=False)` (NaN/Infinity are an error: CVAT fails the request) that also
+converts numpy scalars and arrays, and splices `Fragment`s — JSON text encoded ahead of time — verbatim into
+the output. Masks are the reason: a detector mask is one number per pixel, and `json.dumps` of a Python list
+costs ~50 ns per value, while `bitmap_json` writes the digits and commas of a whole bitmap with two numpy
+assignments (see `bench_masks.py`: ≥ 10× faster for 20 instance masks on a 1920×1080 frame).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_ZERO, _COMMA, _OPEN, _CLOSE = (ord(c) for c in "0,[]")
+
+
+class Fragment:
+    """JSON text spliced verbatim into `dumps` output; build it only with the encoders in this module."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Fragment({self.text[:40]!r}{'…' if len(self.text) > 40 else ''})"
+
+    def value(self) -> Any:
+        """The JSON value this text stands for (slow; for tests and the validator)."""
+        return json.loads(self.text)
+
+
+def _default(value: object) -> Any:
+    """What `json.dumps` cannot encode by itself: numpy values (NaN still refused by allow_nan=False)."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> str:
+    """Compact, strict JSON text of `value`, with every `Fragment` spliced in as it is."""
+    fragments: list[str] = []
+    marker = f"@@fragment-{secrets.token_hex(8)}:"
+
+    def default(item: object) -> Any:
+        if isinstance(item, Fragment):
+            fragments.append(item.text)
+            return f"{marker}{len(fragments) - 1}@@"
+        return _default(item)
+
+    text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=default)
+    if not fragments:
+        return text
+    pattern = re.compile(f'"{re.escape(marker)}(\\d+)@@"')
+    return pattern.sub(lambda match: fragments[int(match.group(1))], text)
+
+
+def bitmap_json(bitmap: np.ndarray, suffix: Sequence[int] = ()) -> str:
+    """`[b_0,b_1,…,s_0,s_1,…]`: a bool bitmap row-major as 0/1 digits, then the integers of `suffix`.
+
+    Every pixel becomes the two bytes `"0,"` or `"1,"`: one buffer of commas, the digits written into every
+    other byte — the JSON text of `bitmap.ravel().astype(int).tolist() + list(suffix)`.
+    """
+    flat = np.ascontiguousarray(bitmap, dtype=np.bool_).reshape(-1).view(np.uint8)
+    buffer = np.full(2 * flat.size, _COMMA, dtype=np.uint8)
+    np.add(flat, _ZERO, out=buffer[0::2], casting="unsafe")
+    tail = ",".join(str(int(v)) for v in suffix)
+    if tail:
+        return "[" + buffer.tobytes().decode("ascii") + tail + "]"
+    return "[" + buffer[:-1].tobytes().decode("ascii") + "]" if flat.size else "[]"
+
+
+def rows_json(bitmap: np.ndarray) -> str:
+    """`[[b_00,b_01,…],[b_10,…],…]`: a 2-D bool bitmap as nested 0/1 rows (the legacy interactor `mask`)."""
+    bits = np.ascontiguousarray(bitmap, dtype=np.bool_)
+    if bits.ndim != 2 or bits.shape[1] == 0:
+        raise ValueError(f"rows_json needs a non-empty 2-D bitmap, got shape {bits.shape}")
+    height, width = bits.shape
+    rows = np.full((height, 2 * width + 2), _COMMA, dtype=np.uint8)
+    rows[:, 0] = _OPEN
+    np.add(bits.view(np.uint8), _ZERO, out=rows[:, 1 : 2 * width : 2], casting="unsafe")
+    rows[:, 2 * width] = _CLOSE
+    return "[" + rows.tobytes()[:-1].decode("ascii") + "]"
