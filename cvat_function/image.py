@@ -53,7 +53,7 @@ def as_pixel_type(array: np.ndarray, dtype: PixelType | str = PixelType.UINT8) -
     """A decoded uint8 frame in the dtype the model declares."""
     if PixelType(dtype) is PixelType.UINT8:
         return array
-    return array.astype(np.float32) * np.float32(1.0 / 255.0)
+    return np.asarray(array.astype(np.float32) * np.float32(1.0 / 255.0))
 
 
 def image_size(data: bytes) -> tuple[int, int]:

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .errors import CvatFunctionError, InvalidShapesError, ModelError, RequestError, ShapeError, SpecError
-from .image import DEFAULT_MAX_PIXELS, ColorOrder, decode_image
+from .image import DEFAULT_MAX_PIXELS, ColorOrder, PixelType, as_pixel_type, decode_image
 from .request import (
     DEFAULT_THRESHOLD,
     InteractorRequest,
@@ -221,8 +221,14 @@ class Function:
         headers = self.handle_invalid(errors, logger)
         return Answer(200, [shape.to_cvat(pre_encoded=True) for shape in valid], headers)
 
+    @property
+    def pixel_type(self) -> PixelType:
+        return PixelType(getattr(self.model, "dtype", PixelType.UINT8))
+
     def decode(self, data: bytes, field: str = "image") -> np.ndarray:
-        return decode_image(data, self.color_order, max_pixels=self.settings.max_pixels, field=field)
+        """Image bytes → the colour order and dtype the model declares (`color_order`, `dtype`)."""
+        image = decode_image(data, self.color_order, max_pixels=self.settings.max_pixels, field=field)
+        return as_pixel_type(image, self.pixel_type)
 
 
 def _answer_detector(fn: Function, fields: dict[str, Any], logger: Logger) -> Answer:

@@ -196,3 +196,15 @@ def test_logging_uses_only_the_methods_nuclio_provides(loaded, monkeypatch):
     assert post(loaded, {"image": PNG}).status == 500
     levels = {record[0] for record in loaded.logger.records}
     assert levels == {"info", "warn", "error"}
+
+
+def test_a_model_declaring_float32_gets_float_frames_in_the_unit_interval(loaded, monkeypatch):
+    seen: list[Any] = []
+    model = loaded.user_data.function.model
+    monkeypatch.setattr(type(model), "dtype", "float32", raising=False)
+    monkeypatch.setattr(model, "infer", lambda image, threshold: seen.append(image) or [])
+    assert post(loaded, {"image": PNG}).status == 200
+    (frame,) = seen
+    assert frame.dtype.name == "float32"
+    assert frame.shape == (32, 48, 3)
+    assert 0.0 <= float(frame.min()) <= float(frame.max()) <= 1.0
