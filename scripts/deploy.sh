@@ -159,7 +159,21 @@ if [[ -n "$image" ]]; then
   args+=(--run-image "$image" --runtime "$runtime" --handler "$handler")
   info "deploying $name from image $image (${network:-no network})"
 else
-  args+=(--path "$dir")
+  # nuctl copies all of --path into the image's /opt/nuclio: stage only what the function runs (its own
+  # files, fetched weights) and never .venv, .git, tests or docs. A folder without the framework or a
+  # requirements.txt (examples/*) gets the repository's.
+  stage="$workdir/src"
+  mkdir -p "$stage"
+  for entry in "$dir"/*; do
+    case "$(basename "$entry")" in
+      tests | docs | examples | scripts | assets | out | README.md | CHANGELOG.md | Makefile | Dockerfile) ;;
+      *) cp -R "$entry" "$stage/" ;;
+    esac
+  done
+  [[ -d "$stage/cvat_function" ]] || cp -R "$REPO_ROOT/cvat_function" "$stage/"
+  [[ -f "$stage/requirements.txt" ]] || cp "$REPO_ROOT/requirements.txt" "$stage/"
+  find "$stage" -name __pycache__ -type d -prune -exec rm -rf {} +
+  args+=(--path "$stage")
   info "building and deploying $name from $dir with $(basename "$file") (${network:-no network})"
 fi
 if [[ -n "$readiness_timeout" ]]; then args+=(--readiness-timeout "$readiness_timeout"); fi

@@ -55,6 +55,7 @@ case "$1" in
   deploy)
     for arg in "$@"; do
       if [[ "$prev" == --file ]]; then cp "$arg" "$FAKE_LOG/deployed.yaml"; fi
+      if [[ "$prev" == --path ]]; then (cd "$arg" && find . -type f | sort > "$FAKE_LOG/staged.txt"); fi
       prev="$arg"
     done
     echo "nuctl deploy output" ;;
@@ -100,7 +101,14 @@ def function_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "function.yaml").write_text(FUNCTION_YAML)
     (folder / "function-gpu.yaml").write_text(FUNCTION_YAML.replace("fake-detector", "fake-gpu"))
+    for name in ("main.py", "model_handler.py", "tests/test_fn.py", "README.md", "__pycache__/main.cpython-312.pyc"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("# fake\n")
     return folder
+
+
+def staged(env: dict[str, str]) -> list[str]:
+    return (Path(env["FAKE_LOG"]) / "staged.txt").read_text().split()
 
 
 def deploy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -135,7 +143,12 @@ def test_source_deploy_creates_project_joins_cvat_network_and_prints_only_the_po
     assert "create project cvat --platform local" in calls
     (deploy_call,) = [c for c in calls if c.startswith("deploy ")]
     assert deploy_call.startswith("deploy fake-detector --platform local --project-name cvat")
-    assert f"--path {function_dir}" in deploy_call
+    assert "--path " in deploy_call
+    files = staged(env)
+    assert {"./main.py", "./model_handler.py", "./function.yaml", "./function-gpu.yaml"} <= set(files)
+    assert "./requirements.txt" in files  # the repository's, since the folder has none
+    assert "./cvat_function/runtime.py" in files  # the framework, since the folder has none
+    assert not [f for f in files if f.startswith(("./tests", "./README", "./.venv")) or "__pycache__" in f]
     assert "--run-image" not in deploy_call
     spec = deployed_yaml(env)["spec"]
     assert isinstance(spec, dict)
@@ -204,3 +217,13 @@ def test_unknown_option_is_rejected(env: dict[str, str]) -> None:
 def test_script_is_valid_bash() -> None:
     result = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, textwrap.indent(result.stderr, "  ")
+
+
+def test_a_source_deploy_of_the_repository_ships_the_function_and_nothing_else(env: dict[str, str]) -> None:
+    result = deploy(env)
+    assert result.returncode == 0, result.stderr
+    files = staged(env)
+    assert {"./main.py", "./model_handler.py", "./function.yaml", "./requirements.txt"} <= set(files)
+    assert "./cvat_function/__init__.py" in files
+    tops = {f.split("/")[1] for f in files}
+    assert not tops & {".venv", ".git", "tests", "examples", "docs", "scripts", "assets", ".github", "out"}
