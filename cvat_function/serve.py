@@ -306,9 +306,9 @@ def canonical_header(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
-def event_message(handler: _Handler, body: bytes, path: str | None = None) -> dict[str, Any]:
-    """What the processor hands the wrapper for one HTTP request."""
-    url = urlsplit(handler.path)
+def event_message(handler: _Handler, body: bytes, target: str | None = None) -> dict[str, Any]:
+    """What the processor hands the wrapper for one HTTP request (`target`: path?query, default the request's)."""
+    url = urlsplit(target or handler.path)
     headers: dict[str, str] = {}
     for key, value in handler.headers.items():
         headers[canonical_header(key)] = value
@@ -317,7 +317,7 @@ def event_message(handler: _Handler, body: bytes, path: str | None = None) -> di
         "content_type": handler.headers.get("Content-Type", ""),
         "headers": headers,
         "method": handler.command,
-        "path": path if path is not None else url.path or "/",
+        "path": url.path or "/",
         "fields": dict(parse_qsl(url.query)),
     }
 

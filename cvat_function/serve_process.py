@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 from .workers import REPO_ROOT
@@ -138,7 +137,7 @@ class ServeProcess:
     def __enter__(self) -> ServeProcess:
         return self if self.process else self.start()
 
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
