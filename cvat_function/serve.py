@@ -455,7 +455,7 @@ class Serve:
             port = next((p for k, p in self.options.ports.items() if k in aliases), None)
             if port is None:
                 port = self.options.port_base + index if self.options.port_base else 0
-            server = _Server((host, port), FunctionApp(function))
+            server = self._bind(host, port, FunctionApp(function), function.name)
             function.port = server.server_address[1]
             self.functions.append(function)
             self.servers.append(server)
@@ -464,7 +464,7 @@ class Serve:
         if duplicates:
             self.close_servers()
             raise SystemExit(f"several function folders use metadata.name {sorted(duplicates)}; names must be unique")
-        dashboard = _Server((host, self.options.dashboard_port), DashboardApp(self.functions, host))
+        dashboard = self._bind(host, self.options.dashboard_port, DashboardApp(self.functions, host), "dashboard")
         self.servers.append(dashboard)
         self.dashboard_port = dashboard.server_address[1]
         for server in self.servers:
@@ -476,6 +476,16 @@ class Serve:
         log.info("dashboard → http://%s:%d/api/functions", host, self.dashboard_port)
         if self.options.port_file:
             self.write_port_file(self.options.port_file)
+
+    def _bind(self, host: str, port: int, app: Any, what: str) -> _Server:
+        try:
+            return _Server((host, port), app)
+        except OSError as e:
+            self.close_servers()
+            option = "--dashboard-port" if what == "dashboard" else "--port-base or --port NAME=PORT"
+            raise SystemExit(
+                f"cannot listen on {host}:{port} for {what}: {e.strerror}; choose another with {option}"
+            ) from e
 
     def write_port_file(self, path: Path) -> None:
         data = {

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -393,3 +396,19 @@ def test_reload_restarts_a_function_whose_files_changed(tmp_path):
         assert "changed; reloading" in serve.log_tail()
     finally:
         assert serve.stop() == 0
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path):
+    write_function(tmp_path / "examples" / "echo", "echo")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "cvat_function", "serve", "--root", str(tmp_path), "--port-base", str(port),
+             "--dashboard-port", "0"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} for echo" in result.stderr
+    assert "--port-base or --port NAME=PORT" in result.stderr
