@@ -214,6 +214,9 @@ class ServedFunction:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "cvat-function-serve"
+    # headers and body go out in two writes; with Nagle's algorithm the second waits for the client's
+    # delayed ACK (up to 40 ms per answer)
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -167,7 +167,8 @@ class Pool:
         self.readiness_timeout = float(readiness) if isinstance(readiness, (int, float)) and readiness > 0 else 120.0
         self.state = "building"
         self.message = ""
-        self.idle: queue.Queue[Worker] = queue.Queue()
+        # LIFO: a sequential caller keeps hitting the worker whose caches are warm; under load all are used
+        self.idle: queue.LifoQueue[Worker] = queue.LifoQueue()
         self.workers: dict[str, Worker] = {}
         self._lock = threading.Lock()
         self._pending = 0
