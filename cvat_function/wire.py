@@ -57,6 +57,7 @@ def make_event(
     method: str = "POST",
     path: str = "/",
     trigger: str = DEFAULT_TRIGGER,
+    fields: Mapping[str, str] | None = None,
 ) -> nuclio_sdk.Event:
     """An HTTP event decoded the way the wrapper decodes the processor's message."""
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
@@ -65,7 +66,7 @@ def make_event(
         "body": raw,
         "content_type": content_type,
         "headers": all_headers,
-        "fields": {},
+        "fields": dict(fields or {}),  # the query parameters
         "id": str(uuid.uuid4()),
         "method": method,
         "path": path,
