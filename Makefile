@@ -11,7 +11,7 @@ DEPLOY_ARGS ?=
 DEV_STAMP := $(VENV)/.dev-installed
 LINT_STAMP := $(VENV)/.lint-ci-installed
 
-.PHONY: help install test lint lint-ci invoke bench weights image image-gpu deploy deploy-gpu deploy-image
+.PHONY: help install test lint lint-ci invoke bench serve validate soak weights image image-gpu deploy deploy-gpu deploy-image
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,8 +47,17 @@ lint-ci: $(LINT_STAMP) ## hadolint, shellcheck, zizmor (offline) and the GitHub 
 invoke: install ## run the default model on the sample image, print CVAT's JSON, draw out/astronaut.png
 	$(BIN)/python -m cvat_function invoke assets/astronaut.jpg --draw out/astronaut.png
 
-bench: install ## measure per-stage time, request overhead and cold start
-	$(BIN)/python -m cvat_function bench
+bench: install ## measure per-stage time, request overhead, cold start, mask answers and serve's overhead
+	$(BIN)/python -m cvat_function bench --server
+
+serve: install ## serve every function folder like Nuclio, with a dashboard API for CVAT on :8070
+	$(BIN)/python -m cvat_function serve
+
+validate: install ## lint every function.yaml as CVAT and Nuclio read it, then run the contract suite
+	$(BIN)/python -m cvat_function validate
+
+soak: install ## 10 000 requests at concurrency 8 against serve: errors, p50/p95, memory growth
+	$(BIN)/python -m cvat_function soak --requests 10000 --concurrency 8
 
 weights: ## download and verify the files listed in weights.lock (before a source deploy)
 	$(PYTHON) scripts/fetch_weights.py

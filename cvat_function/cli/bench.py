@@ -1,7 +1,8 @@
 """Measure a function: per-stage medians, request overhead against the decode floor, cold start.
 
 Prints a report (the release workflow attaches it to the GitHub release); --json also writes the figures.
-Includes the mask-answer case (20 instance masks on a 1920×1080 frame, ours against slice → .flat → json.dumps).
+Includes the mask-answer case (20 instance masks on a 1920×1080 frame, ours against slice → .flat →
+json.dumps); with --server, also what `serve` adds per request.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from ..bench import format_bench, run_bench
 from ..bench_masks import format_mask_bench, run_mask_bench
+from ..bench_server import format_server_bench, run_server_bench
 
 HELP = "measure per-stage time, request overhead and cold start"
 
@@ -21,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=30, help="requests to time (default: 30)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--no-masks", action="store_true", help="skip the mask-answer case")
+    parser.add_argument(
+        "--server", action="store_true", help="also compare the handler called directly with `serve` (numWorkers=2)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         masks = run_mask_bench()
         print(format_mask_bench(masks), flush=True)
         figures["masks"] = masks
+    if args.server:
+        served = run_server_bench(args.function)
+        print(format_server_bench(served), flush=True)
+        figures["server"] = served
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
