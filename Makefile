@@ -29,10 +29,15 @@ install: $(DEV_STAMP) ## create .venv and install the dev requirements (again on
 test: install ## install, then run the whole test suite
 	$(BIN)/python -m pytest -q
 
-lint: install ## ruff and mypy
+lint: install ## ruff and mypy (framework, root function, scripts, every example)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy cvat_function main.py model_handler.py
+	$(BIN)/mypy cvat_function main.py model_handler.py scripts
+	@# each example has its own main.py/model_handler.py: one mypy run per folder
+	@for d in examples/*/; do \
+		(cd $$d && MYPYPATH=../.. ../../$(BIN)/mypy --config-file ../../pyproject.toml --explicit-package-bases \
+			$$(ls *.py | grep -v '^test_')) || exit 1; \
+	done
 
 $(LINT_STAMP): requirements-lint.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-lint.txt
