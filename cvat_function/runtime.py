@@ -370,6 +370,14 @@ def load_function(
     check_model_labels(model, config.labels)
     loaded = time.perf_counter()
     function = Function(config, model, settings)
+    for attribute, kind in (("color_order", ColorOrder), ("dtype", PixelType)):
+        try:
+            getattr(function, "color_order" if kind is ColorOrder else "pixel_type")
+        except ValueError:
+            allowed = ", ".join(repr(v.value) for v in kind)
+            raise SpecError(
+                f"ModelHandler.{attribute}", f"is {getattr(model, attribute)!r}", f"use one of {allowed}"
+            ) from None
     warm_up = getattr(model, "warm_up", None)
     if callable(warm_up):
         warm_up()
@@ -406,7 +414,7 @@ _WARM_UP_SHAPES = {
 def _warm_up(function: Function) -> None:
     """One call of the kind's model method(s) on a random 320×240 frame: the first call is often slow (lazy
     initialisation, JIT, caches) and a broken model should fail `init_context`, not the first user."""
-    image = _warm_up_image(function.color_order)
+    image = as_pixel_type(_warm_up_image(function.color_order), function.pixel_type)
     kind = function.config.kind
     if kind == "detector":
         function.call_model("infer", image, 0.5)

@@ -208,3 +208,14 @@ def test_a_model_declaring_float32_gets_float_frames_in_the_unit_interval(loaded
     assert frame.dtype.name == "float32"
     assert frame.shape == (32, 48, 3)
     assert 0.0 <= float(frame.min()) <= float(frame.max()) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "allowed"), [("color_order", "bgr", "'BGR'"), ("dtype", "f32", "'float32'")]
+)
+def test_a_misspelled_colour_order_or_dtype_stops_init_context(monkeypatch, attribute, value, allowed):
+    from model_handler import ModelHandler
+
+    monkeypatch.setattr(ModelHandler, attribute, value, raising=False)
+    with pytest.raises(RuntimeError, match=f"ModelHandler.{attribute}: is '{value}'.*{allowed}"):
+        main.init_context(make_context())
