@@ -370,14 +370,7 @@ def load_function(
     check_model_labels(model, config.labels)
     loaded = time.perf_counter()
     function = Function(config, model, settings)
-    for attribute, kind in (("color_order", ColorOrder), ("dtype", PixelType)):
-        try:
-            getattr(function, "color_order" if kind is ColorOrder else "pixel_type")
-        except ValueError:
-            allowed = ", ".join(repr(v.value) for v in kind)
-            raise SpecError(
-                f"ModelHandler.{attribute}", f"is {getattr(model, attribute)!r}", f"use one of {allowed}"
-            ) from None
+    check_model_layout(model)
     warm_up = getattr(model, "warm_up", None)
     if callable(warm_up):
         warm_up()
@@ -385,6 +378,15 @@ def load_function(
         _warm_up(function)
     done = time.perf_counter()
     return function, {"load_seconds": loaded - started, "warm_up_seconds": done - loaded}
+
+
+def check_model_layout(model: object) -> None:
+    """`color_order` and `dtype`, when the model declares them, must be values the decoder knows."""
+    for attribute, choices in (("color_order", ColorOrder), ("dtype", PixelType)):
+        value = getattr(model, attribute, None)
+        if value is not None and value not in {c.value for c in choices}:
+            allowed = ", ".join(repr(c.value) for c in choices)
+            raise SpecError(f"ModelHandler.{attribute}", f"is {value!r}", f"use one of {allowed}")
 
 
 def check_model_labels(model: object, labels: Labels) -> None:
