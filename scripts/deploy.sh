@@ -28,6 +28,8 @@ Usage: scripts/deploy.sh [options]
   --no-network            do not attach the function to a Docker network
   --readiness-timeout S   seconds nuctl waits for the function to become ready (default: from yaml)
   --skip-version-check    deploy even if nuctl and the dashboard versions differ
+  --stage OUT             only write the folder a source build needs into OUT (for nuctl --path
+                          on Kubernetes) and exit; deploys nothing
   -h, --help              show this help
 Environment: NUCLIO_VERSION (default ${NUCLIO_VERSION}), NUCTL (nuctl binary), PYTHON (with PyYAML).
 EOF
@@ -42,6 +44,24 @@ info() {
   echo "deploy.sh: $*" >&2
 }
 
+# stage FOLDER TARGET: copy what the function runs into TARGET. nuctl copies all of --path into the
+# image's /opt/nuclio, so: the folder's own files and fetched weights, never .venv, .git, tests or docs;
+# a folder without the framework or a requirements.txt (examples/*) gets the repository's.
+stage() {
+  local entry
+  mkdir -p "$2"
+  for entry in "$1"/*; do
+    case "$(basename "$entry")" in
+      tests | docs | examples | scripts | assets | out | README.md | CHANGELOG.md | Makefile | Dockerfile) ;;
+      test_*.py | *_test.py | conftest.py) ;;
+      *) cp -R "$entry" "$2/" ;;
+    esac
+  done
+  [[ -d "$2/cvat_function" ]] || cp -R "$REPO_ROOT/cvat_function" "$2/"
+  [[ -f "$2/requirements.txt" ]] || cp "$REPO_ROOT/requirements.txt" "$2/"
+  find "$2" -name __pycache__ -type d -prune -exec rm -rf {} +
+}
+
 dir="$REPO_ROOT"
 gpu=0
 file=""
@@ -49,6 +69,7 @@ image=""
 network="auto"
 readiness_timeout=""
 check_versions=1
+stage_to=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -60,6 +81,7 @@ while [[ $# -gt 0 ]]; do
     --no-network) network=""; shift ;;
     --readiness-timeout) readiness_timeout="${2:?--readiness-timeout needs seconds}"; shift 2 ;;
     --skip-version-check) check_versions=0; shift ;;
+    --stage) stage_to="${2:?--stage needs a folder}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
@@ -67,6 +89,12 @@ done
 
 [[ -d "$dir" ]] || die "function folder not found: $dir"
 dir="$(cd "$dir" && pwd)"
+if [[ -n "$stage_to" ]]; then
+  [[ ! -e "$stage_to" || -z "$(ls -A "$stage_to")" ]] || die "--stage folder is not empty: $stage_to"
+  stage "$dir" "$stage_to"
+  info "staged $dir into $stage_to"
+  exit 0
+fi
 if [[ -z "$file" ]]; then
   if [[ "$gpu" == 1 ]]; then file="$dir/function-gpu.yaml"; else file="$dir/function.yaml"; fi
 fi
@@ -159,21 +187,9 @@ if [[ -n "$image" ]]; then
   args+=(--run-image "$image" --runtime "$runtime" --handler "$handler")
   info "deploying $name from image $image (${network:-no network})"
 else
-  # nuctl copies all of --path into the image's /opt/nuclio: stage only what the function runs (its own
-  # files, fetched weights) and never .venv, .git, tests or docs. A folder without the framework or a
-  # requirements.txt (examples/*) gets the repository's.
-  stage="$workdir/src"
-  mkdir -p "$stage"
-  for entry in "$dir"/*; do
-    case "$(basename "$entry")" in
-      tests | docs | examples | scripts | assets | out | README.md | CHANGELOG.md | Makefile | Dockerfile) ;;
-      *) cp -R "$entry" "$stage/" ;;
-    esac
-  done
-  [[ -d "$stage/cvat_function" ]] || cp -R "$REPO_ROOT/cvat_function" "$stage/"
-  [[ -f "$stage/requirements.txt" ]] || cp "$REPO_ROOT/requirements.txt" "$stage/"
-  find "$stage" -name __pycache__ -type d -prune -exec rm -rf {} +
-  args+=(--path "$stage")
+  staged="$workdir/src"
+  stage "$dir" "$staged"
+  args+=(--path "$staged")
   info "building and deploying $name from $dir with $(basename "$file") (${network:-no network})"
 fi
 if [[ -n "$readiness_timeout" ]]; then args+=(--readiness-timeout "$readiness_timeout"); fi

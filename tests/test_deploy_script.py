@@ -227,3 +227,16 @@ def test_a_source_deploy_of_the_repository_ships_the_function_and_nothing_else(e
     assert "./cvat_function/__init__.py" in files
     tops = {f.split("/")[1] for f in files}
     assert not tops & {".venv", ".git", "tests", "examples", "docs", "scripts", "assets", ".github", "out"}
+
+
+def test_stage_writes_the_build_folder_for_kubernetes_and_deploys_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "staged"
+    result = deploy(env, "--dir", str(REPO / "examples" / "grabcut-interactor"), "--stage", str(out))
+    assert result.returncode == 0, result.stderr
+    assert not (Path(env["FAKE_LOG"]) / "nuctl.log").exists()  # nuctl never called
+    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert {"main.py", "model_handler.py", "function.yaml", "requirements.txt", "cvat_function/runtime.py"} <= files
+    assert not [f for f in files if f.startswith(("test_", "README")) or "__pycache__" in f]
+    again = deploy(env, "--stage", str(out))
+    assert again.returncode == 1
+    assert "not empty" in again.stderr
