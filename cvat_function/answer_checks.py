@@ -16,17 +16,7 @@ from typing import Any
 from .runtime import DROPPED_HEADER
 from .shapes import SHAPE_TYPES
 from .spec import FUNCTION_KINDS, Labels, LabelSpec
-from .validate import attribute_value_problem, compatible
-
-_POINTS: dict[str, tuple[int, bool, str]] = {
-    # type: (coordinates, exact?, what CVAT wants)
-    "rectangle": (4, True, "exactly 4"),
-    "ellipse": (4, True, "exactly 4"),
-    "cuboid": (16, True, "exactly 16"),
-    "polygon": (6, False, "an even number >= 6"),
-    "polyline": (4, False, "an even number >= 4"),
-    "points": (2, False, "an even number >= 2"),
-}
+from .validate import POINT_COUNTS, attribute_value_problem, compatible, points_problem
 
 
 @dataclass
@@ -174,7 +164,7 @@ def detector_item_problems(item: object, labels: Labels | None, size: tuple[int,
         problems += mask_problems(name, item.get("mask"), size)
         if item.get("points") is not None:
             problems += _points_problems(name, "polygon", item["points"])
-    elif shape_type in _POINTS:
+    elif shape_type in POINT_COUNTS:
         problems += _points_problems(name, shape_type, item.get("points"))
     elif shape_type in ("tag", "skeleton") and item.get("points"):
         problems.append(f"{name}: a {shape_type} has no points")
@@ -186,15 +176,10 @@ def _finite(value: object) -> bool:
 
 
 def _points_problems(name: str, shape_type: str, points: object) -> list[str]:
-    count, exact, what = _POINTS[shape_type]
     if not isinstance(points, list):
         return [f"{name}: a {shape_type} needs 'points', a flat list of numbers"]
-    if (exact and len(points) != count) or (not exact and (len(points) < count or len(points) % 2)):
-        return [f"{name}: a {shape_type} needs {what} coordinates, got {len(points)}"]
-    bad = [p for p in points if not _finite(p)]
-    if bad:
-        return [f"{name}: coordinates must be finite numbers, got {bad[0]!r}"]
-    return []
+    problem = points_problem(shape_type, points)  # the same rule the framework applies before answering
+    return [f"{name}: {problem}"] if problem else []
 
 
 def _attribute_problems(name: str, attributes: object, spec: LabelSpec | None) -> list[str]:

@@ -21,7 +21,7 @@ from .spec import AttributeSpec, Labels, LabelSpec
 
 _INTEGER = re.compile(r"-?[0-9]+")
 
-_POINT_COUNTS: dict[str, tuple[int, int, str]] = {
+POINT_COUNTS: dict[str, tuple[int, int, str]] = {
     # type: (minimum number of coordinates, multiple of, what it is)
     "rectangle": (4, 4, "exactly 4 coordinates [x1, y1, x2, y2]"),
     "ellipse": (4, 4, "exactly 4 coordinates"),
@@ -109,20 +109,27 @@ def _check_body(shape: Shape, label: LabelSpec, image_size: tuple[int, int] | No
         _check_points(name, shape.type, shape.points)
 
 
-def _check_points(name: str, shape_type: str, points: Sequence[float]) -> None:
-    minimum, multiple, what = _POINT_COUNTS[shape_type]
+def points_problem(shape_type: str, points: Sequence[object]) -> str | None:
+    """Why CVAT would reject these coordinates for a `shape_type` (a key of POINT_COUNTS), or None."""
+    minimum, multiple, what = POINT_COUNTS[shape_type]
     count = len(points)
     if count < minimum or count % multiple or (multiple == minimum and count != minimum):
-        raise ShapeError(name, "points", f"a {shape_type} needs {what}, got {count}")
+        return f"a {shape_type} needs {what}, got {count}"
     for value in points:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ShapeError(name, "points", f"coordinates must be finite numbers, got {value!r}")
-    if shape_type == "rectangle" and not (points[0] < points[2] and points[1] < points[3]):
-        raise ShapeError(name, "points", f"a rectangle needs x1 < x2 and y1 < y2, got {list(points)}")
-    if shape_type == "ellipse" and not (points[2] > points[0] and points[3] < points[1]):
-        raise ShapeError(
-            name, "points", f"an ellipse is [cx, cy, cx + rx, cy - ry] with rx, ry > 0, got {list(points)}"
-        )
+            return f"coordinates must be finite numbers, got {value!r}"
+    xy = [float(v) for v in points if isinstance(v, (int, float))]
+    if shape_type == "rectangle" and not (xy[0] < xy[2] and xy[1] < xy[3]):
+        return f"a rectangle needs x1 < x2 and y1 < y2, got {xy}"
+    if shape_type == "ellipse" and not (xy[2] > xy[0] and xy[3] < xy[1]):
+        return f"an ellipse is [cx, cy, cx + rx, cy - ry] with rx, ry > 0, got {xy}"
+    return None
+
+
+def _check_points(name: str, shape_type: str, points: Sequence[float]) -> None:
+    problem = points_problem(shape_type, points)
+    if problem:
+        raise ShapeError(name, "points", problem)
 
 
 def _check_attributes(name: str, values: Sequence[Attribute], label: LabelSpec) -> None:
@@ -253,7 +260,7 @@ def check_tracked_shape(shape: object, supported: Sequence[str], name: str = "tr
         )
     if shape.type not in supported:
         raise ShapeError(name, "type", f"{shape.type!r} is not among supported_shape_types {list(supported)}")
-    if shape.type not in _POINT_COUNTS:
+    if shape.type not in POINT_COUNTS:
         raise ShapeError(name, "type", f"{shape.type!r} cannot be tracked")
     _check_points(name, shape.type, shape.points)
 
