@@ -10,8 +10,10 @@ DEPLOY_ARGS ?=
 
 DEV_STAMP := $(VENV)/.dev-installed
 LINT_STAMP := $(VENV)/.lint-ci-installed
+# The ONNX example's generated demo model (git-ignored); nothing once examples/onnx-detector is gone.
+ONNX_DEMO := $(if $(wildcard examples/onnx-detector/make_demo_model.py),examples/onnx-detector/weights/model.onnx)
 
-.PHONY: help install test lint lint-ci invoke bench serve validate soak weights image image-gpu deploy deploy-gpu deploy-image
+.PHONY: help install test lint lint-ci invoke bench serve validate soak weights demo-model image image-gpu deploy deploy-gpu deploy-image
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -55,10 +57,10 @@ invoke: install ## run the default model on the sample image, print CVAT's JSON,
 bench: install ## measure per-stage time, request overhead, cold start, mask answers and serve's overhead
 	$(BIN)/python -m cvat_function bench --server
 
-serve: install ## serve every function folder like Nuclio, with a dashboard API for CVAT on :8070
+serve: install | $(ONNX_DEMO) ## serve every function folder like Nuclio, with a dashboard API for CVAT on :8070
 	$(BIN)/python -m cvat_function serve
 
-validate: install ## lint every function.yaml as CVAT and Nuclio read it, then run the contract suite
+validate: install | $(ONNX_DEMO) ## lint every function.yaml as CVAT and Nuclio read it, then run the contract suite
 	$(BIN)/python -m cvat_function validate
 
 soak: install ## 10 000 requests at concurrency 8 against serve: errors, p50/p95, memory growth
@@ -66,6 +68,12 @@ soak: install ## 10 000 requests at concurrency 8 against serve: errors, p50/p95
 
 weights: ## download and verify the files listed in weights.lock (before a source deploy)
 	$(PYTHON) scripts/fetch_weights.py
+
+demo-model: | $(ONNX_DEMO) ## write examples/onnx-detector's demo model unless a model is already there
+
+# order-only everywhere: a model already in place (yours, fetched) is never overwritten
+$(ONNX_DEMO): | $(DEV_STAMP)
+	$(BIN)/python examples/onnx-detector/make_demo_model.py --out $@
 
 image: ## build the CPU function image from the Dockerfile (needs Docker with BuildKit)
 	docker build --platform linux/amd64 -t $(IMAGE):$(TAG) .

@@ -368,6 +368,7 @@ def load_function(
     settings = Settings.from_env(env)
     model = model_factory(config.labels)
     check_model_labels(model, config.labels)
+    model_load_info(model)  # a malformed load_info fails init here, not after the function is stored
     loaded = time.perf_counter()
     function = Function(config, model, settings)
     check_model_layout(model)
@@ -456,7 +457,19 @@ def init_function(context: Any, model_factory: ModelFactory, function_yaml: str 
         labels=len(function.config.labels),
         invalid_shapes=function.settings.invalid_shapes,
         **{key: round(value, 4) for key, value in timings.items()},
+        **model_load_info(function.model),
     )
+
+
+def model_load_info(model: object) -> dict[str, str | int | float | bool]:
+    """What the model says about how it loaded (`load_info`, e.g. the device or onnxruntime execution provider
+    it runs on), as `model_<key>` fields of the "function loaded" log line; `{}` when it says nothing."""
+    info = getattr(model, "load_info", None)
+    if info is None:
+        return {}
+    if not isinstance(info, Mapping) or not all(isinstance(k, str) and k.isidentifier() for k in info):
+        raise SpecError("ModelHandler.load_info", "is not a dict with identifier keys", 'e.g. {"provider": "CUDA"}')
+    return {f"model_{key}": v if isinstance(v, (str, int, float, bool)) else str(v) for key, v in info.items()}
 
 
 def handle_event(context: Any, event: Any) -> Any:

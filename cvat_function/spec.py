@@ -7,6 +7,7 @@ CVAT would reject (and so turn its whole models page into HTTP 500, or skip the 
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import math
@@ -459,6 +460,38 @@ def checkbox_attribute_spec(name: str) -> AttributeSpec:
 def text_attribute_spec(name: str) -> AttributeSpec:
     """Free text."""
     return AttributeSpec(name, "text", ())
+
+
+def parse_class_names(text: str, where: str = "model metadata 'names'") -> dict[int, str]:
+    """Class index → name from the text a model carries, e.g. ONNX metadata `names` as Ultralytics writes it
+    (`"{0: 'person', 1: 'bicycle'}"`, a Python literal) or a list (`"['person', 'bicycle']"`, JSON or Python).
+
+    Parsed with `ast.literal_eval`, which evaluates literals only, never code."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as e:
+        raise SpecError(where, f"is not a dict or list literal ({type(e).__name__})", f"got {text[:80]!r}") from e
+    if isinstance(value, (list, tuple)):
+        value = dict(enumerate(value))
+    if not isinstance(value, dict) or not value:
+        raise SpecError(where, "is not a non-empty {index: name} dict or [name, …] list", f"got {text[:80]!r}")
+    names: dict[int, str] = {}
+    for index, name in value.items():
+        if isinstance(index, str) and index.isdigit():
+            index = int(index)  # JSON object keys are strings
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise SpecError(where, f"has class index {index!r}", "indices are integers >= 0")
+        if not isinstance(name, str) or not name.strip():
+            raise SpecError(where, f"class {index} has name {name!r}", "names are non-empty strings")
+        names[index] = name
+    _check_unique(where, list(names.values()))
+    return dict(sorted(names.items()))
+
+
+def class_label_specs(names: Mapping[int, str], type: str = "rectangle") -> list[LabelSpec]:
+    """One `label_spec(name, id=index, type=type)` per class, in index order: the spec of a model that carries its
+    class names (`python -m cvat_function spec --from-onnx MODEL.onnx` prints it)."""
+    return [label_spec(name, index, type) for index, name in sorted(names.items())]
 
 
 def spec_json(labels: Iterable[LabelSpec]) -> str:

@@ -219,3 +219,26 @@ def test_a_misspelled_colour_order_or_dtype_stops_init_context(monkeypatch, attr
     monkeypatch.setattr(ModelHandler, attribute, value, raising=False)
     with pytest.raises(RuntimeError, match=f"ModelHandler.{attribute}: is '{value}'.*{allowed}"):
         main.init_context(make_context())
+
+
+def test_what_the_model_says_about_its_loading_is_logged_with_the_load(monkeypatch):
+    class OnGpu(main.ModelHandler):
+        def __init__(self, labels: Labels) -> None:
+            super().__init__(labels)
+            self.load_info = {"provider": "CUDAExecutionProvider", "device": 0}
+
+    monkeypatch.setattr(main, "ModelHandler", OnGpu)
+    context = make_context()
+    main.init_context(context)
+    (_, message, fields) = context.logger.records[-1]
+    assert message == "function loaded"
+    assert (fields["model_provider"], fields["model_device"]) == ("CUDAExecutionProvider", 0)
+
+
+def test_a_load_info_that_is_not_a_dict_stops_init_context(monkeypatch):
+    class Odd(main.ModelHandler):
+        load_info = ("CUDAExecutionProvider",)
+
+    monkeypatch.setattr(main, "ModelHandler", Odd)
+    with pytest.raises(RuntimeError, match=r"ModelHandler\.load_info: is not a dict with identifier keys"):
+        main.init_context(make_context())

@@ -13,10 +13,12 @@ import pytest
 from cvat_function.errors import SpecError
 from cvat_function.spec import (
     checkbox_attribute_spec,
+    class_label_specs,
     function_config_from_dict,
     keypoint_spec,
     label_spec,
     number_attribute_spec,
+    parse_class_names,
     parse_labels,
     radio_attribute_spec,
     select_attribute_spec,
@@ -133,3 +135,84 @@ def test_the_spec_verb_names_a_target_that_is_not_a_label_list(tmp_path: Path) -
     )  # fmt: skip
     assert result.returncode == 1
     assert "not a list of LabelSpec" in result.stderr
+
+
+# -- class names a model carries (ONNX metadata) -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{0: 'person', 1: 'bicycle'}",
+        "['person', 'bicycle']",
+        '{"0": "person", "1": "bicycle"}',
+        " ('person', 'bicycle')",
+    ],
+)
+def test_class_names_are_read_from_ultralytics_dicts_lists_and_json(text: str) -> None:
+    assert parse_class_names(text) == {0: "person", 1: "bicycle"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("__import__('os').system('true')", "not a dict or list literal"),  # literals only, never code
+        ("{0: 'person', 1: 'person'}", "duplicate names ['person']"),
+        ("{-1: 'person'}", "class index -1"),
+        ("{0: ''}", "class 0 has name ''"),
+        ("{}", "non-empty"),
+        ("'person'", "non-empty"),
+    ],
+)
+def test_class_names_that_are_not_a_clean_index_to_name_map_are_refused(text: str, message: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_class_names(text)
+
+
+def test_a_spec_from_class_names_has_the_class_index_as_id() -> None:
+    labels = class_label_specs({1: "bicycle", 0: "person"}, "mask")
+    assert json.loads(spec_json(labels)) == [
+        {"id": 0, "name": "person", "type": "mask"},
+        {"id": 1, "name": "bicycle", "type": "mask"},
+    ]
+
+
+def _onnx_model(path: Path, metadata: dict[str, str]) -> Path:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [value], [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    ])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, metadata)
+    onnx.save(model, str(path))
+    return path
+
+
+def _spec_verb(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cvat_function", "spec", *args], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+
+
+def test_the_spec_verb_derives_the_labels_from_an_onnx_models_class_names(tmp_path: Path) -> None:
+    model = _onnx_model(tmp_path / "m.onnx", {"names": "{0: 'person', 1: 'bicycle', 2: 'traffic light'}"})
+    result = _spec_verb("--from-onnx", str(model))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {"id": 0, "name": "person", "type": "rectangle"},
+        {"id": 1, "name": "bicycle", "type": "rectangle"},
+        {"id": 2, "name": "traffic light", "type": "rectangle"},
+    ]
+    block = _spec_verb("--from-onnx", str(model), "--type", "polygon", "--yaml")
+    assert block.stdout.startswith("    spec: |\n      [\n")
+    assert '{"id": 2, "name": "traffic light", "type": "polygon"}' in block.stdout
+
+
+def test_the_spec_verb_says_when_an_onnx_model_carries_no_class_names(tmp_path: Path) -> None:
+    result = _spec_verb("--from-onnx", str(_onnx_model(tmp_path / "m.onnx", {"task": "detect"})))
+    assert result.returncode == 1
+    assert "has no 'names' metadata (keys: ['task'])" in result.stderr
+    missing = _spec_verb("--from-onnx", str(tmp_path / "nope.onnx"))
+    assert (missing.returncode, missing.stderr.strip()) == (1, f"error: {tmp_path / 'nope.onnx'}: does not exist")

@@ -2,8 +2,12 @@
 
 `--from-python TARGET` reads a list of LabelSpec built with cvat_function.spec's builders (`label_spec`,
 `skeleton_label_spec` with a generated SVG, `number_attribute_spec`, …) from `module:OBJECT` or
-`path/to/file.py:OBJECT`; without it, the spec of the function folder's function.yaml is parsed the way CVAT
-parses it and printed back (a check that it is valid). `--yaml` prints the `spec: |` block, indented.
+`path/to/file.py:OBJECT`; `--from-onnx MODEL.onnx` derives it from the class names the model carries (ONNX
+metadata `names`, as Ultralytics exports write it: ids are the class indices, `--type` the label type); without
+either, the spec of the function folder's function.yaml is parsed the way CVAT parses it and printed back (a
+check that it is valid). `--yaml` prints the `spec: |` block, indented.
+
+The ONNX metadata is read with onnxruntime (what an ONNX function runs with), imported only for `--from-onnx`.
 """
 
 from __future__ import annotations
@@ -15,13 +19,30 @@ import sys
 from pathlib import Path
 
 from ..errors import SpecError
-from ..spec import LabelSpec, load_function_config, spec_json, spec_yaml_block
+from ..spec import (
+    LABEL_TYPES,
+    LabelSpec,
+    class_label_specs,
+    load_function_config,
+    parse_class_names,
+    spec_json,
+    spec_yaml_block,
+)
 
-HELP = "print a label spec (from Python builders or function.yaml) as JSON for function.yaml"
+HELP = "print a label spec (from Python builders, an ONNX model's class names or function.yaml) as JSON"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-python", metavar="MODULE:OBJECT", help="e.g. examples/face-skeleton/labels.py:LABELS")
+    parser.add_argument(
+        "--from-onnx", type=Path, metavar="MODEL.onnx", help="an ONNX model whose metadata carries 'names'"
+    )
+    parser.add_argument(
+        "--type",
+        default="rectangle",
+        choices=[t for t in LABEL_TYPES if t != "skeleton"],
+        help="label type for --from-onnx (default: rectangle)",
+    )
     parser.add_argument("--function", type=Path, default=Path("."), help="function folder (default: .)")
     parser.add_argument("--yaml", action="store_true", help="print the indented `spec: |` block for function.yaml")
 
@@ -50,10 +71,39 @@ def load_labels(target: str) -> list[LabelSpec]:
     return list(value)
 
 
+def onnx_class_names(model: Path) -> dict[int, str]:
+    """Class index → name from an ONNX model's metadata `names`, read with onnxruntime."""
+    if not model.is_file():
+        raise SpecError(str(model), "does not exist")
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise SpecError("--from-onnx", "needs onnxruntime", "pip install onnxruntime") from e
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # metadata only
+    options.log_severity_level = 3  # errors only
+    try:
+        session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for unreadable files
+        raise SpecError(str(model), f"cannot be loaded by onnxruntime ({type(e).__name__}: {e})") from e
+    metadata: dict[str, str] = session.get_modelmeta().custom_metadata_map
+    if "names" not in metadata:
+        raise SpecError(
+            str(model),
+            f"has no 'names' metadata (keys: {sorted(metadata) or 'none'})",
+            "write the spec by hand, one label per class index, or build it with --from-python",
+        )
+    return parse_class_names(metadata["names"], f"{model} metadata 'names'")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.from_python and args.from_onnx:
+            raise SpecError("--from-python/--from-onnx", "give one source of labels, not both")
         if args.from_python:
             labels = load_labels(args.from_python)
+        elif args.from_onnx:
+            labels = class_label_specs(onnx_class_names(args.from_onnx), args.type)
         else:
             labels = list(load_function_config(args.function / "function.yaml").labels)
         print(spec_yaml_block(labels) if args.yaml else spec_json(labels))
