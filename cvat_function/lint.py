@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from .errors import SpecError
-from .nuclio_config import RECOMMENDED_MAX_BODY, annotation_string, http_trigger, parse_go_duration
-from .spec import FUNCTION_KINDS, parse_labels
+from .nuclio_config import RECOMMENDED_MAX_BODY, http_trigger, parse_go_duration
+from .spec import FUNCTION_KINDS, annotation_string, parse_labels
 
 SUPPORTED_RUNTIMES = ("python:3.10", "python:3.11", "python:3.12")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .spec import annotation_string, env_from_spec
+
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 """Nuclio's HTTP trigger limit when `maxRequestBodySize` is not set (4 MiB)."""
 RECOMMENDED_MAX_BODY = 32 * 1024 * 1024
@@ -70,13 +72,6 @@ class NuclioSettings:
         return self.handler.split(":", 1)[1] if ":" in self.handler else "handler"
 
 
-def annotation_string(value: object) -> str:
-    """Nuclio keeps annotations as strings; nuctl's YAML reader stringifies scalars (`false` → "false")."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    return "" if value is None else str(value)
-
-
 def http_trigger(spec: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     """The first `kind: http` trigger (name, body); Nuclio adds `default-http` when there is none."""
     triggers = spec.get("triggers")
@@ -110,10 +105,7 @@ def settings_from_dict(raw: Mapping[str, Any], path: Path | None = None) -> Nucl
         raise ValueError(f"triggers.{trigger_name}.attributes.maxRequestBodySize must be a positive integer")
     timeout = spec.get("eventTimeout")
     event_timeout = parse_go_duration(timeout) if timeout not in (None, "") else None
-    env: dict[str, str] = {}
-    for entry in spec.get("env") or []:
-        if isinstance(entry, Mapping) and "name" in entry and "value" in entry:  # valueFrom needs a cluster
-            env[str(entry["name"])] = annotation_string(entry["value"])
+    env = env_from_spec(spec)
     return NuclioSettings(
         name=name,
         description=str(spec.get("description") or ""),

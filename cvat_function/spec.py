@@ -132,8 +132,7 @@ class FunctionConfig:
     @property
     def env(self) -> dict[str, str]:
         """`spec.env` as a dict (Nuclio sets these in the worker's environment)."""
-        entries = self.raw.get("spec", {}).get("env") or []
-        return {str(e["name"]): str(e.get("value", "")) for e in entries if isinstance(e, Mapping) and "name" in e}
+        return env_from_spec(self.raw.get("spec"))
 
 
 def parse_labels(text: str | None, where: str = "annotations.spec") -> Labels:
@@ -248,7 +247,7 @@ def function_config_from_dict(raw: object, path: Path | None = None) -> Function
     if not isinstance(raw_annotations, Mapping):
         raise SpecError(f"{where}: metadata.annotations", "is missing", "CVAT answers HTTP 500 for its model list")
     # Nuclio stores annotations as strings (sigs.k8s.io/yaml stringifies scalars); so does this.
-    annotations = {str(k): _as_annotation_string(v) for k, v in raw_annotations.items()}
+    annotations = {str(k): annotation_string(v) for k, v in raw_annotations.items()}
     kind = annotations.get("type", "")
     if kind not in FUNCTION_KINDS:
         raise SpecError(
@@ -326,10 +325,22 @@ def _int_annotation(annotations: Mapping[str, str], key: str, default: int, wher
         ) from None
 
 
-def _as_annotation_string(value: object) -> str:
+def annotation_string(value: object) -> str:
+    """Nuclio keeps annotations (and env values) as strings; nuctl's YAML reader stringifies scalars
+    (`false` → "false", `2` → "2")."""
     if isinstance(value, bool):
         return str(value).lower()
     return "" if value is None else str(value)
+
+
+def env_from_spec(spec: object) -> dict[str, str]:
+    """`spec.env` as the worker's environment: `{name, value}` entries (valueFrom needs a cluster: skipped)."""
+    entries = spec.get("env") if isinstance(spec, Mapping) else None
+    return {
+        str(e["name"]): annotation_string(e["value"])
+        for e in entries or []
+        if isinstance(e, Mapping) and "name" in e and "value" in e
+    }
 
 
 def _label_to_json(label: LabelSpec) -> dict[str, Any]:
