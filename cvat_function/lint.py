@@ -20,12 +20,11 @@ import yaml
 
 from .errors import SpecError
 from .nuclio_config import RECOMMENDED_MAX_BODY, http_trigger, parse_go_duration
-from .spec import FUNCTION_KINDS, annotation_string, parse_labels
+from .spec import FUNCTION_KINDS, annotation_problems, annotation_string, parse_labels
 
 SUPPORTED_RUNTIMES = ("python:3.10", "python:3.11", "python:3.12")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_FALSE_WORDS = ("false", "0", "no", "off")
 _MAY_DIFFER_BETWEEN_CPU_AND_GPU = "build, resources, triggers (workers) and platform may differ"
 
 
@@ -133,35 +132,8 @@ def _lint_annotations(out: _Collector, annotations: object) -> str:
             f"is {kind!r}, which CVAT does not know, so it skips the function",
             f"use one of {', '.join(FUNCTION_KINDS)} (a classifier is a detector returning tags)",
         )
-    for key in ("version", "min_pos_points", "min_neg_points"):
-        if key in text:
-            try:
-                int(text[key])
-            except ValueError:
-                out.error(
-                    f"metadata.annotations.{key}",
-                    f"{text[key]!r} is not an integer; CVAT's int() fails and its model list answers HTTP 500",
-                    f'write an integer string, e.g. {key}: "2"' if key == "version" else f'e.g. {key}: "1"',
-                )
-    if kind == "interactor" and text.get("version") != "2":
-        out.error(
-            "metadata.annotations.version",
-            f"is {text.get('version', 'missing (1)')!r}; CVAT ≥ 2.3 disables interactors whose version is not 2",
-            'add version: "2"',
-        )
-    for key in ("startswith_box", "startswith_box_optional"):
-        if key in annotations and text[key].strip().lower() in _FALSE_WORDS:
-            out.error(
-                f"metadata.annotations.{key}",
-                f"is {annotations[key]!r}, but CVAT reads it with bool(str): any non-empty string, 'false' too, is on",
-                'omit the key (or use "") to disable it; "true" enables it',
-            )
-    if kind == "tracker" and "supported_shape_types" in text and not text["supported_shape_types"].strip():
-        out.error(
-            "metadata.annotations.supported_shape_types",
-            "is empty; CVAT skips the function",
-            'list the types, e.g. "rectangle,polygon", or omit the key for the legacy rectangle protocol',
-        )
+    for problem in annotation_problems(annotations, kind):  # the rules the runtime applies, all of them
+        out.error(f"metadata.annotations.{problem.key}", problem.problem, problem.fix)
     _lint_label_spec(out, text.get("spec"), kind)
     return kind
 

@@ -261,7 +261,7 @@ def function_config_from_dict(raw: object, path: Path | None = None) -> Function
             f"{where}: spec.description", "is missing or empty", "CVAT answers HTTP 500 for its whole model list"
         )
     labels = parse_labels(annotations.get("spec"), f"{where}: metadata.annotations.spec")
-    check_annotations(annotations, kind, where)
+    check_annotations(raw_annotations, kind, where)
     return FunctionConfig(
         path=path,
         name=name,
@@ -278,37 +278,86 @@ _BOOLEAN_ANNOTATIONS = ("startswith_box", "startswith_box_optional")
 _FALSE_WORDS = ("false", "no", "off", "0", "none", "null")
 
 
-def check_annotations(annotations: Mapping[str, str], kind: str, where: str = "function.yaml") -> None:
-    """What CVAT reads from the annotations besides the spec (CONTRACT.md §1): integers it `int()`s (a bad
-    one answers HTTP 500 for the whole model list), booleans it reads with `bool(str)`, kind-specific keys."""
-    for key, default in (("version", 1), ("min_pos_points", 1), ("min_neg_points", -1)):
-        _int_annotation(annotations, key, default, where)
+@dataclass(frozen=True, slots=True)
+class AnnotationProblem:
+    """One annotation CVAT would misread: the key, what is wrong, and the fix."""
+
+    key: str
+    problem: str
+    fix: str
+
+
+def annotation_problems(annotations: Mapping[str, object], kind: str) -> list[AnnotationProblem]:
+    """Every problem with what CVAT reads from the annotations besides the spec (CONTRACT.md §1): integers it
+    `int()`s (a bad one answers HTTP 500 for the whole model list), booleans it reads with `bool(str)`,
+    kind-specific keys. Values may be the YAML scalars or Nuclio's strings. The runtime refuses the first
+    problem (`check_annotations`); `validate` reports them all."""
+    text = {str(k): annotation_string(v) for k, v in annotations.items()}
+    out: list[AnnotationProblem] = []
+    integers: dict[str, int] = {}
+    for key in ("version", "min_pos_points", "min_neg_points"):
+        if key not in text:
+            continue
+        try:
+            integers[key] = int(text[key])
+        except ValueError:
+            out.append(
+                AnnotationProblem(
+                    key,
+                    f"{text[key]!r} is not an integer; CVAT calls int() on it and answers HTTP 500 for its whole "
+                    "model list",
+                    f'write an integer string, e.g. {key}: "{2 if key == "version" else 1}"',
+                )
+            )
     for key in _BOOLEAN_ANNOTATIONS:
-        value = annotations.get(key)
-        if value is not None and value.strip().lower() in _FALSE_WORDS:
-            raise SpecError(
-                f"{where}: metadata.annotations.{key}",
-                f"is {value!r}, which CVAT reads as true (any non-empty string is)",
-                'omit the key to disable it; write "true" to enable it',
+        if key in text and text[key].strip().lower() in _FALSE_WORDS:
+            out.append(
+                AnnotationProblem(
+                    key,
+                    f"is {annotations[key]!r}, but CVAT reads it with bool(str): a non-empty string, which CVAT "
+                    "reads as true",
+                    'omit the key (or use "") to disable it; write "true" to enable it',
+                )
             )
-    if kind == "interactor" and _int_annotation(annotations, "version", 1, where) != 2:
-        raise SpecError(
-            f"{where}: metadata.annotations.version",
-            'must be "2" for an interactor',
-            "CVAT's UI disables interactors of other versions",
+    version_unreadable = any(p.key == "version" for p in out)
+    if kind == "interactor" and not version_unreadable and integers.get("version", 1) != 2:
+        out.append(
+            AnnotationProblem(
+                "version",
+                f'is {text.get("version", "missing (1)")!r}; must be "2" for an interactor: CVAT ≥ 2.3 disables '
+                "interactors whose version is not 2",
+                'add version: "2"',
+            )
         )
-    if "supported_shape_types" in annotations:
-        where_types = f"{where}: metadata.annotations.supported_shape_types"
-        types = [t.strip() for t in annotations["supported_shape_types"].split(",") if t.strip()]
-        if kind != "tracker":
-            raise SpecError(where_types, f"is only read for trackers, this is a {kind}", "remove it")
-        if not types:
-            raise SpecError(
-                where_types, "is empty", "CVAT skips the function; omit it for the legacy rectangle protocol"
-            )
+    if "supported_shape_types" in text:
+        types = [t.strip() for t in text["supported_shape_types"].split(",") if t.strip()]
         unknown = [t for t in types if t not in TRACKER_SHAPE_TYPES]
-        if unknown:
-            raise SpecError(where_types, f"names {unknown}", f"trackers handle {', '.join(TRACKER_SHAPE_TYPES)}")
+        if kind in FUNCTION_KINDS and kind != "tracker":
+            problem = AnnotationProblem(
+                "supported_shape_types", f"is only read for trackers, this is a {kind}", "remove it"
+            )
+            out.append(problem)
+        elif not types:
+            out.append(
+                AnnotationProblem(
+                    "supported_shape_types",
+                    "is empty; CVAT skips the function",
+                    'list the types, e.g. "rectangle,polygon", or omit the key for the legacy rectangle protocol',
+                )
+            )
+        elif unknown:
+            out.append(
+                AnnotationProblem(
+                    "supported_shape_types", f"names {unknown}", f"trackers handle {', '.join(TRACKER_SHAPE_TYPES)}"
+                )
+            )
+    return out
+
+
+def check_annotations(annotations: Mapping[str, object], kind: str, where: str = "function.yaml") -> None:
+    """Raise `SpecError` for the first of `annotation_problems`."""
+    for problem in annotation_problems(annotations, kind)[:1]:
+        raise SpecError(f"{where}: metadata.annotations.{problem.key}", problem.problem, problem.fix)
 
 
 def _int_annotation(annotations: Mapping[str, str], key: str, default: int, where: str = "function.yaml") -> int:

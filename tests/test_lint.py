@@ -313,3 +313,26 @@ def test_validate_cli_on_the_repo_passes(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "detector request with astronaut.jpg" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [
+        {"type": "tracker", "supported_shape_types": "rectangle,circle"},
+        {"type": "detector", "supported_shape_types": "rectangle"},
+        {"type": "interactor", "version": "2", "startswith_box": "none"},
+        {"type": "interactor", "version": "2", "min_pos_points": "1.5"},
+    ],
+)
+def test_validate_reports_whatever_the_runtime_refuses_to_start_with(annotations):
+    """One rule set (spec.annotation_problems): a function validate passes never fails init_context on it."""
+    from cvat_function.errors import SpecError
+    from cvat_function.spec import function_config_from_dict
+
+    raw = variant()
+    raw["metadata"]["annotations"] = {**raw["metadata"]["annotations"], **annotations, "spec": ""}
+    with pytest.raises(SpecError) as refused:
+        function_config_from_dict(raw)
+    errors = [f for f in lint_config(raw) if f.severity == "error"]
+    assert errors
+    assert refused.value.where.split(": ")[-1] in [f.where for f in errors]
