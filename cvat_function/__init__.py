@@ -3,7 +3,8 @@
 The public surface a model author needs: the shape builders, the label spec types and the errors.
 """
 
-from .errors import (
+from .core.config import FunctionConfig, load_function_config
+from .core.errors import (
     CvatFunctionError,
     InvalidShapesError,
     ModelError,
@@ -11,10 +12,24 @@ from .errors import (
     ShapeError,
     SpecError,
 )
-from .image import ColorOrder, decode_image
-from .masks import BoxMask, decode_rle, encode_rle
-from .request import InteractorRequest, ReidBox, ReidRequest
-from .shapes import (
+from .core.image import ColorOrder, decode_image
+from .core.labels import (
+    AttributeSpec,
+    Labels,
+    LabelSpec,
+    checkbox_attribute_spec,
+    keypoint_spec,
+    label_spec,
+    number_attribute_spec,
+    radio_attribute_spec,
+    select_attribute_spec,
+    skeleton_label_spec,
+    spec_json,
+    text_attribute_spec,
+)
+from .core.masks import BoxMask, decode_rle, encode_rle
+from .core.request import InteractorRequest, ReidBox, ReidRequest
+from .core.shapes import (
     Attribute,
     InteractorMask,
     Shape,
@@ -33,22 +48,6 @@ from .shapes import (
     tracked_rectangle,
     tracked_shape,
     xywh,
-)
-from .spec import (
-    AttributeSpec,
-    FunctionConfig,
-    Labels,
-    LabelSpec,
-    checkbox_attribute_spec,
-    keypoint_spec,
-    label_spec,
-    load_function_config,
-    number_attribute_spec,
-    radio_attribute_spec,
-    select_attribute_spec,
-    skeleton_label_spec,
-    spec_json,
-    text_attribute_spec,
 )
 
 __all__ = [

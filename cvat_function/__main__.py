@@ -7,7 +7,7 @@ import importlib
 import pkgutil
 import sys
 
-from . import cli
+from .tools import cli
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,11 +21,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cvat_function.answer_checks import Verdict, check_answer, synthetic_request  # noqa: E402
-from cvat_function.errors import CvatFunctionError  # noqa: E402
-from cvat_function.http_client import Client, HttpAnswer  # noqa: E402
-from cvat_function.image import image_size  # noqa: E402
-from cvat_function.spec import FUNCTION_KINDS, Labels, load_function_config  # noqa: E402
+from cvat_function.core.config import FUNCTION_KINDS, load_function_config  # noqa: E402
+from cvat_function.core.errors import CvatFunctionError  # noqa: E402
+from cvat_function.core.image import image_size  # noqa: E402
+from cvat_function.core.labels import Labels  # noqa: E402
+from cvat_function.tools.answer_checks import Verdict, check_answer, synthetic_request  # noqa: E402
+from cvat_function.tools.http_client import Client, HttpAnswer  # noqa: E402
 
 DEFAULT_IMAGE = REPO / "assets" / "astronaut.jpg"
 CVAT_HEADERS = {

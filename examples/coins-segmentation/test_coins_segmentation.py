@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvat_function.masks import decode_detector_mask
-from cvat_function.wire import LocalFunction
+from cvat_function.core.masks import decode_detector_mask
+from cvat_function.tools.wire import LocalFunction
 
 HERE = Path(__file__).parent
 COINS = HERE.parents[1] / "assets" / "coins.png"

@@ -8,12 +8,7 @@ agree. After editing, print the JSON to paste under `metadata.annotations.spec: 
 
 from __future__ import annotations
 
-from cvat_function.spec import (
-    checkbox_attribute_spec,
-    keypoint_spec,
-    number_attribute_spec,
-    skeleton_label_spec,
-)
+from cvat_function.core.labels import checkbox_attribute_spec, keypoint_spec, number_attribute_spec, skeleton_label_spec
 
 # TODO(template): your labels; the keypoints of a skeleton are its sublabels.
 LABELS = [

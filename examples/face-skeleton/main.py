@@ -1,4 +1,4 @@
-"""Nuclio entry point (`spec.handler: main:handler`). Thin glue: the work is in cvat_function.runtime.
+"""Nuclio entry point (`spec.handler: main:handler`). Thin glue: the work is in cvat_function.core.runtime.
 
 `init_context` runs once per worker: it reads the labels from the function.yaml next to this file
 (/opt/nuclio/function.yaml in the deployed image; $CVAT_FUNCTION_YAML overrides), loads ModelHandler and
@@ -8,7 +8,7 @@ warms it up. `handler` answers each CVAT request with JSON.
 from pathlib import Path
 from typing import Any
 
-from cvat_function.runtime import handle_event, init_function
+from cvat_function.core.runtime import handle_event, init_function
 from model_handler import ModelHandler
 
 FUNCTION_YAML = Path(__file__).with_name("function.yaml")

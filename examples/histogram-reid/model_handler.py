@@ -6,7 +6,7 @@
 * A pair may match only if its similarity is at least `threshold` and its box centres are at most
   `max_distance` pixels apart (both sent by CVAT's UI: defaults 0.5 and 50).
 * Among the allowed pairs, the assignment with the largest total similarity is chosen
-  (`cvat_function.assignment.linear_assignment`, the Hungarian method), so each box of the second frame is
+  (`cvat_function.core.assignment.linear_assignment`, the Hungarian method), so each box of the second frame is
   used at most once — greedy best-first matching can steal a box from the pair that needed it.
 """
 
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from cvat_function import Labels, ReidBox, ReidRequest
-from cvat_function.assignment import linear_assignment
+from cvat_function.core.assignment import linear_assignment
 
 # TODO(template): histogram resolution; more bins separate colours better and tolerate less change.
 HUE_BINS, SAT_BINS = 30, 32

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cvat_function.wire import LocalFunction
+from cvat_function.tools.wire import LocalFunction
 
 HERE = Path(__file__).parent
 COLOURS = [(0, 0, 220), (0, 200, 0), (220, 0, 0), (0, 200, 200)]  # BGR: red, green, blue, yellow

@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime
 
 from cvat_function import Labels, Shape, rectangle
-from cvat_function.spec import parse_class_names
+from cvat_function.core.labels import parse_class_names
 
 # TODO(template): the model file; $MODEL_PATH (function.yaml spec.env) overrides it.
 DEFAULT_MODEL_PATH = Path(__file__).with_name("weights") / "model.onnx"

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cvat_function.wire import LocalFunction, make_logger
+from cvat_function.tools.wire import LocalFunction, make_logger
 
 HERE = Path(__file__).parent
 

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cvat_function.spec import load_function_config
-from cvat_function.wire import LocalFunction
+from cvat_function.core.config import load_function_config
+from cvat_function.tools.wire import LocalFunction
 
 HERE = Path(__file__).parent
 WIDTH, HEIGHT = 320, 240

@@ -1,0 +1,244 @@
+"""The Nuclio glue: init_context failures, model errors, invalid shapes, logging, the wire encoding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nuclio_sdk
+import pytest
+
+import main
+from cvat_function import Labels, rectangle, tag
+from cvat_function.core.errors import SpecError
+from cvat_function.core.runtime import DROPPED_HEADER, ENV_FUNCTION_YAML, ENV_INVALID_SHAPES, Settings
+from cvat_function.tools.wire import call, encode_output, make_event
+
+from ..support import ROOT, b64, encode
+
+
+class NuclioOnlyLogger:
+    """Has exactly the methods Nuclio's logger has; anything else (warning, exception…) raises."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, dict[str, Any]]] = []
+
+    def _log(self, level: str) -> Any:
+        def log(message: str, *args: Any, **kw: Any) -> None:
+            self.records.append((level, message, kw))
+
+        return log
+
+    def __getattr__(self, name: str) -> Any:
+        allowed = {f"{lvl}{suffix}" for lvl in ("debug", "info", "warn", "error") for suffix in ("", "_with")}
+        if name in allowed:
+            return self._log(name.removesuffix("_with"))
+        if name == "bind":
+            return lambda **kw: None
+        raise AttributeError(f"Nuclio's logger has no {name!r}")
+
+
+def make_context(logger: Any | None = None) -> nuclio_sdk.Context:
+    return nuclio_sdk.Context(logger or NuclioOnlyLogger(), nuclio_sdk.Platform("test"), "0")
+
+
+def post(context: Any, body: Any, content_type: str = "application/json"):
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return call(main.handler, context, make_event(raw, content_type))
+
+
+PNG = b64(encode(__import__("numpy").zeros((32, 48, 3), "uint8"), "PNG"))
+
+
+@pytest.fixture
+def loaded() -> nuclio_sdk.Context:
+    context = make_context()
+    main.init_context(context)
+    return context
+
+
+def test_init_context_loads_the_model_once_and_logs_the_load_time(loaded):
+    assert loaded.user_data.model is loaded.user_data.function.model
+    (level, message, fields) = loaded.logger.records[-1]
+    assert (level, message) == ("info", "function loaded")
+    assert fields["name"] == "opencv-face-person-detector"
+    assert fields["load_seconds"] >= 0
+    assert fields["warm_up_seconds"] > 0
+
+
+def test_init_context_with_a_missing_function_yaml_fails_loudly_and_chained(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv(ENV_FUNCTION_YAML, str(tmp_path / "nope.yaml"))
+    context = make_context()
+    with pytest.raises(RuntimeError, match="init_context failed") as failure:
+        main.init_context(context)
+    assert isinstance(failure.value.__cause__, SpecError)
+    assert "cannot be read" in str(failure.value)
+    assert context.logger.records[-1][0] == "error"
+
+
+def test_init_context_refuses_a_spec_that_lacks_a_label_the_model_emits(monkeypatch, tmp_path: Path):
+    text = (ROOT / "function.yaml").read_text().replace('{ "id": 1, "name": "person", "type": "rectangle" }', "")
+    text = text.replace('"rectangle" },', '"rectangle" }')
+    (tmp_path / "function.yaml").write_text(text)
+    monkeypatch.setenv(ENV_FUNCTION_YAML, str(tmp_path / "function.yaml"))
+    with pytest.raises(RuntimeError, match=r"lacks label\(s\) \['person'\]"):
+        main.init_context(make_context())
+
+
+def test_init_context_chains_an_exception_raised_by_the_model_constructor(monkeypatch):
+    def broken(labels: Labels) -> None:
+        raise OSError("weights file /opt/nuclio/model.onnx not found")
+
+    monkeypatch.setattr(main, "ModelHandler", broken)
+    with pytest.raises(RuntimeError, match="weights file") as failure:
+        main.init_context(make_context())
+    assert isinstance(failure.value.__cause__, OSError)
+
+
+def test_a_model_that_raises_gives_a_500_with_a_clear_json_message(loaded, monkeypatch):
+    def explode(image: Any, threshold: float) -> list[Any]:
+        raise ValueError("input tensor has the wrong shape")
+
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", explode)
+    response = post(loaded, {"image": PNG})
+    assert (response.status, response.content_type) == (500, "application/json")
+    assert response.json() == {"error": "ModelHandler.infer raised ValueError: input tensor has the wrong shape"}
+    level, message, fields = loaded.logger.records[-1]
+    assert (level, message) == ("error", "model failed")
+    assert "ValueError" in fields["traceback"]
+    assert post(loaded, {"image": PNG}).status == 500  # the worker survives and keeps answering
+
+
+def test_a_model_returning_a_non_list_gives_a_500(loaded, monkeypatch):
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", lambda image, threshold: "face")
+    response = post(loaded, {"image": PNG})
+    assert response.status == 500
+    assert "must return a list of shapes" in response.json()["error"]
+
+
+BAD_SHAPES = [
+    rectangle("face", (1, 2, 30, 40), confidence=0.9),
+    rectangle("Face", (1, 2, 30, 40)),  # wrong case: CVAT would drop it
+    rectangle("person", (10, 10, 5, 5)),  # inverted box
+    tag("face"),
+]
+
+
+def test_invalid_shapes_are_an_error_naming_label_and_rule_in_strict_mode(loaded, monkeypatch):
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", lambda image, threshold: BAD_SHAPES)
+    response = post(loaded, {"image": PNG})
+    assert response.status == 500
+    answer = response.json()
+    assert [(e["index"], e["label"], e["field"]) for e in answer["shapes"]] == [
+        (1, "Face", "label"),
+        (2, "person", "points"),
+        (3, "face", "type"),
+    ]
+    assert "is not in the spec (declared: face, person)" in answer["error"]
+    assert "x1 < x2" in answer["error"]
+
+
+def test_invalid_shapes_are_dropped_and_logged_in_production_mode(loaded, monkeypatch):
+    function = loaded.user_data.function
+    monkeypatch.setattr(function, "settings", Settings(invalid_shapes="drop"))
+    monkeypatch.setattr(function.model, "infer", lambda image, threshold: BAD_SHAPES)
+    response = post(loaded, {"image": PNG})
+    assert response.status == 200
+    assert response.json() == [BAD_SHAPES[0].to_cvat()]
+    assert response.headers[DROPPED_HEADER] == "3"
+    dropped = [r for r in loaded.logger.records if r[1] == "dropped invalid shape"]
+    assert [(r[0], r[2]["label"]) for r in dropped] == [("error", "Face"), ("error", "person"), ("error", "face")]
+
+
+def test_the_policy_comes_from_the_environment():
+    assert Settings.from_env({}).invalid_shapes == "error"
+    assert Settings.from_env({ENV_INVALID_SHAPES: "drop"}).invalid_shapes == "drop"
+    with pytest.raises(SpecError, match="use 'error'"):
+        Settings.from_env({ENV_INVALID_SHAPES: "ignore"})
+    with pytest.raises(SpecError):
+        Settings.from_env({"CVAT_FUNCTION_MAX_PIXELS": "lots"})
+
+
+def test_production_function_yaml_sets_the_drop_policy():
+    from cvat_function.core.config import load_function_config
+
+    for name in ("function.yaml", "function-gpu.yaml"):
+        assert load_function_config(ROOT / name).env[ENV_INVALID_SHAPES] == "drop"
+
+
+def test_every_answer_is_a_json_response_object_that_nuclio_sends_unchanged(loaded):
+    for body in ({"image": PNG}, {"image": 1}, b"junk"):
+        output = main.handler(loaded, make_event(json.dumps(body) if isinstance(body, dict) else body))
+        assert isinstance(output, nuclio_sdk.Response)
+        assert isinstance(output.body, str)  # a str body is sent as is; a list body would be repr()'d
+        assert output.content_type == "application/json"
+        wire = encode_output(output)
+        assert wire.status == output.status_code
+        assert json.loads(wire.body) == json.loads(output.body)
+
+
+def test_the_wrapper_rules_we_avoid_are_real():
+    """Why the handler never returns a bare list or a Response with a list body (CONTRACT.md §6)."""
+    assert encode_output([{"label": "a"}, {"label": "b"}]).body == b'{"label": "a"}'  # first item only
+    assert encode_output(nuclio_sdk.Response(body=[1, 2])).body == b"[1, 2]"
+    assert encode_output(nuclio_sdk.Response(body=["a"])).body == b"['a']"  # Python repr, not JSON
+    assert encode_output([]).status == 500
+
+
+def test_logging_uses_only_the_methods_nuclio_provides(loaded, monkeypatch):
+    for body in ({"image": PNG}, {"image": "???"}, b"", {"image": PNG, "threshold": 7}):
+        post(loaded, body)
+    monkeypatch.setattr(loaded.user_data.function, "settings", Settings(invalid_shapes="drop"))
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", lambda image, threshold: BAD_SHAPES)
+    assert post(loaded, {"image": PNG}).status == 200
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", lambda image, threshold: 1 / 0)
+    assert post(loaded, {"image": PNG}).status == 500
+    levels = {record[0] for record in loaded.logger.records}
+    assert levels == {"info", "warn", "error"}
+
+
+def test_a_model_declaring_float32_gets_float_frames_in_the_unit_interval(loaded, monkeypatch):
+    seen: list[Any] = []
+    model = loaded.user_data.function.model
+    monkeypatch.setattr(type(model), "dtype", "float32", raising=False)
+    monkeypatch.setattr(model, "infer", lambda image, threshold: seen.append(image) or [])
+    assert post(loaded, {"image": PNG}).status == 200
+    (frame,) = seen
+    assert frame.dtype.name == "float32"
+    assert frame.shape == (32, 48, 3)
+    assert 0.0 <= float(frame.min()) <= float(frame.max()) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "allowed"), [("color_order", "bgr", "'BGR'"), ("dtype", "f32", "'float32'")]
+)
+def test_a_misspelled_colour_order_or_dtype_stops_init_context(monkeypatch, attribute, value, allowed):
+    from model_handler import ModelHandler
+
+    monkeypatch.setattr(ModelHandler, attribute, value, raising=False)
+    with pytest.raises(RuntimeError, match=f"ModelHandler.{attribute}: is '{value}'.*{allowed}"):
+        main.init_context(make_context())
+
+
+def test_what_the_model_says_about_its_loading_is_logged_with_the_load(monkeypatch):
+    class OnGpu(main.ModelHandler):
+        def __init__(self, labels: Labels) -> None:
+            super().__init__(labels)
+            self.load_info = {"provider": "CUDAExecutionProvider", "device": 0}
+
+    monkeypatch.setattr(main, "ModelHandler", OnGpu)
+    context = make_context()
+    main.init_context(context)
+    (_, message, fields) = context.logger.records[-1]
+    assert message == "function loaded"
+    assert (fields["model_provider"], fields["model_device"]) == ("CUDAExecutionProvider", 0)
+
+
+def test_a_load_info_that_is_not_a_dict_stops_init_context(monkeypatch):
+    class Odd(main.ModelHandler):
+        load_info = ("CUDAExecutionProvider",)
+
+    monkeypatch.setattr(main, "ModelHandler", Odd)
+    with pytest.raises(RuntimeError, match=r"ModelHandler\.load_info: is not a dict with identifier keys"):
+        main.init_context(make_context())
