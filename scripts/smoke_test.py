@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def check_discovery(client: Client, name: str, verdict: Verdict) -> None:
-    """What CVAT's LambdaGateway needs from GET /api/functions (CONTRACT.md §1)."""
+    """What CVAT's LambdaGateway needs from GET /api/functions."""
     answer = client.request("GET", None, CVAT_HEADERS, path="/api/functions")
     if not verdict.expect(
         answer.status == 200, "dashboard lists functions", f"GET /api/functions: HTTP {answer.status}"

@@ -130,7 +130,7 @@ class AnnotationProblem:
 
 
 def annotation_problems(annotations: Mapping[str, object], kind: str) -> list[AnnotationProblem]:
-    """Every problem with what CVAT reads from the annotations besides the spec (CONTRACT.md §1): integers it
+    """Every problem with what CVAT reads from the annotations besides the spec: integers it
     `int()`s (a bad one answers HTTP 500 for the whole model list), booleans it reads with `bool(str)`,
     kind-specific keys. Values may be the YAML scalars or Nuclio's strings. The runtime refuses the first
     problem (`check_annotations`); `validate` reports them all."""

@@ -1,4 +1,4 @@
-"""CVAT's two mask encodings, vectorized with numpy (CONTRACT.md §4.5).
+"""CVAT's two mask encodings, vectorized with numpy.
 
 * `BoxMask`: a boolean bitmap of a box region plus its inclusive box `[left, top, right, bottom]` — what the
   builders produce and what both encodings are made from.

@@ -104,7 +104,7 @@ def parse_detector_request(body: object, default_threshold: float = DEFAULT_THRE
 
 @dataclass(frozen=True, slots=True)
 class InteractorRequest:
-    """What CVAT sends an interactor (CONTRACT.md §3): clicks and an optional box, in full-frame pixels.
+    """What CVAT sends an interactor: clicks and an optional box, in full-frame pixels.
 
     `obj_bbox` is `(x1, y1, x2, y2)` with sorted corners, or None when the user drew no box (`[]` or `null`).
     `text_prompts` (CVAT ≥ v2.60, not sent by the OSS UI) is empty when absent.
@@ -221,7 +221,7 @@ _TRACKER_POINT_COUNTS = {"rectangle": 4, "ellipse": 4, "cuboid": 16}
 
 @dataclass(frozen=True, slots=True)
 class TrackerRequest:
-    """What CVAT sends a tracker: one image and index-aligned objects (CONTRACT.md §3).
+    """What CVAT sends a tracker: one image and index-aligned objects.
 
     `shapes[i]` is the shape to start tracking from, or None on a continuation; `states[i]` is the state
     this function returned for object i last time, or None on a start. Never both None.
@@ -310,7 +310,7 @@ class ReidBox:
 
 @dataclass(frozen=True, slots=True)
 class ReidRequest:
-    """What CVAT sends a ReID function (CONTRACT.md §3): two frames and the boxes on each."""
+    """What CVAT sends a ReID function: two frames and the boxes on each."""
 
     image0: bytes
     image1: bytes

@@ -1,4 +1,4 @@
-"""Check every shape against the label spec before it leaves (CONTRACT.md §4.1, §5).
+"""Check every shape against the label spec before it leaves.
 
 CVAT gives a function no feedback: unknown labels and bad attribute values are dropped silently, wrong
 point counts or NaN coordinates fail the whole request. Each rule here names the label, the field and the
@@ -221,7 +221,7 @@ def _check_mask(name: str, shape: Shape, image_size: tuple[int, int] | None) -> 
 def check_interactor_masks(
     results: Iterable[InteractorMask], image_size: tuple[int, int]
 ) -> tuple[list[InteractorMask], list[ShapeError]]:
-    """Split interactor results into the ones the CVAT UI shows and one error per other (CONTRACT.md §4.2)."""
+    """Split interactor results into the ones the CVAT UI shows and one error per other."""
     valid: list[InteractorMask] = []
     errors: list[ShapeError] = []
     for index, result in enumerate(results):

@@ -56,7 +56,7 @@ class Shape:
     elements: tuple[Shape, ...] = ()
 
     def to_cvat(self, *, pre_encoded: bool = False) -> dict[str, Any]:
-        """The JSON object CVAT expects for this shape (CONTRACT.md §4.1).
+        """The JSON object CVAT expects for this shape.
 
         With `pre_encoded=True` a `BoxMask` becomes a `response.Fragment` holding its JSON text (what the
         runtime sends: `response.dumps` splices it in); otherwise every value is plain JSON data.

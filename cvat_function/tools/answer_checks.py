@@ -1,4 +1,4 @@
-"""CVAT's requests per function kind, and checks of the answers against the contract (CONTRACT.md §3–5).
+"""CVAT's requests per function kind, and checks of the answers against the contract.
 
 Works on the wire: a status, headers and JSON bytes, whatever produced them (a deployed Nuclio function,
 `serve`, or `wire.LocalFunction`). Used by `scripts/smoke_test.py`, `validate` and `soak`.

@@ -1,9 +1,9 @@
 """Lint function.yaml files against CVAT's discovery rules and Nuclio's pitfalls, reporting every problem.
 
-`spec.function_config_from_dict` stops at the first problem (the runtime must not start with a broken
+`config.function_config_from_dict` stops at the first problem (the runtime must not start with a broken
 file); this linter walks the raw YAML and reports all of them, each with how to fix it. Errors are what
-breaks CVAT's model list, hides the function or breaks deployment; warnings are risks (CONTRACT.md §1, §2,
-§7, §11). The label spec is parsed label by label with spec.py's own parser, so the messages match.
+breaks CVAT's model list, hides the function or breaks deployment; warnings are risks. The label spec is parsed
+label by label with the runtime's own parser (core/labels.py), so the messages match.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def _lint_label_spec(out: _Collector, text: str | None, kind: str) -> None:
             parse_labels(json.dumps([item]), f"{where}[{index}]")
         except SpecError as e:
             location = e.where.replace(f"{where}[{index}][0]", f"{where}[{index}]")
-            out.error(location, e.problem, e.fix or "see CONTRACT.md §2")
+            out.error(location, e.problem, e.fix or "each label needs name, a known type and well-formed attributes")
 
 
 def _lint_spec(out: _Collector, spec: Mapping[str, Any], kind: str) -> None:

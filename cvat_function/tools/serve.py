@@ -5,7 +5,7 @@
   `GET /ready` (200 once every worker finished `init_context`), `/live` and `/__internal/health` are
   answered by the server itself (in Nuclio they live on the processor's ports 8082/8080).
 * A dashboard API on one port (8070) that a real CVAT can use (`CVAT_NUCLIO_HOST`/`CVAT_NUCLIO_PORT`):
-  `GET /api/functions[/<name>]` and `POST /api/function_invocations` (CONTRACT.md §1).
+  `GET /api/functions[/<name>]` and `POST /api/function_invocations`.
 * Workers, timeouts and limits follow function.yaml (`workers.Pool`); a body over `maxRequestBodySize`
   is refused with 413 from its Content-Length, before it is read.
 """
@@ -349,7 +349,7 @@ class FunctionApp:
 
 
 class DashboardApp:
-    """The part of Nuclio's dashboard API that CVAT uses (CONTRACT.md §1)."""
+    """The part of Nuclio's dashboard API that CVAT uses."""
 
     def __init__(self, functions: list[ServedFunction], host: str) -> None:
         self.functions = functions

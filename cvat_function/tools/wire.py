@@ -1,7 +1,7 @@
 """What Nuclio's Python wrapper does around a handler, reproduced with the real `nuclio_sdk` objects.
 
 Used by the tests, `python -m cvat_function invoke` and `bench`, so all of them see the exact bytes a
-deployed function would answer (CONTRACT.md §6):
+deployed function would answer:
 
 * the event is built from the wire map with `nuclio_sdk.Event.deserialize`, so the body is a dict only when
   the Content-Type is exactly `application/json`;

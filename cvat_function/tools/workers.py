@@ -1,4 +1,4 @@
-"""Nuclio's worker model for one function, reproduced with local processes (CONTRACT.md §6).
+"""Nuclio's worker model for one function, reproduced with local processes.
 
 A `Pool` starts `numWorkers` processes (`cvat_function.tools.worker`), each running `init_context` once. The pool
 is `ready` only when every worker has finished `init_context`; one failing (or not finishing within

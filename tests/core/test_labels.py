@@ -1,4 +1,4 @@
-"""Label spec builders and the annotation checks CVAT's discovery needs (CONTRACT.md §1–2)."""
+"""Label spec builders and the annotation checks CVAT's discovery needs."""
 
 from __future__ import annotations
 

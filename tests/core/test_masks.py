@@ -1,4 +1,4 @@
-"""CVAT's mask encodings (CONTRACT.md §4.5), checked against cvat_sdk.masks as the oracle."""
+"""CVAT's mask encodings, checked against cvat_sdk.masks as the oracle."""
 
 from __future__ import annotations
 

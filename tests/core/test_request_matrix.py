@@ -137,7 +137,7 @@ def test_tiny_images_are_answered(call: Call, size: tuple[int, int], fmt: str):
 
 
 def formats() -> list[tuple[str, bytes]]:
-    """The astronaut in every format and mode CVAT can send (CONTRACT.md §3)."""
+    """The astronaut in every format and mode CVAT can send."""
     rgb = astronaut_rgb()
     pil = Image.fromarray(rgb)
     gray = pil.convert("L")

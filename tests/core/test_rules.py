@@ -1,4 +1,4 @@
-"""Every rule of the shape validator, each with a shape that breaks it (CONTRACT.md §4.1, §5)."""
+"""Every rule of the shape validator, each with a shape that breaks it."""
 
 from __future__ import annotations
 

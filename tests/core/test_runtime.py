@@ -179,7 +179,7 @@ def test_every_answer_is_a_json_response_object_that_nuclio_sends_unchanged(load
 
 
 def test_the_wrapper_rules_we_avoid_are_real():
-    """Why the handler never returns a bare list or a Response with a list body (CONTRACT.md §6)."""
+    """Why the handler never returns a bare list or a Response with a list body."""
     assert encode_output([{"label": "a"}, {"label": "b"}]).body == b'{"label": "a"}'  # first item only
     assert encode_output(nuclio_sdk.Response(body=[1, 2])).body == b"[1, 2]"
     assert encode_output(nuclio_sdk.Response(body=["a"])).body == b"['a']"  # Python repr, not JSON

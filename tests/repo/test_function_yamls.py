@@ -1,4 +1,4 @@
-"""Every function*.yaml in the repository passes CVAT's discovery rules (CONTRACT.md §1, §7).
+"""Every function*.yaml in the repository passes CVAT's discovery rules.
 
 One malformed function turns CVAT's whole models page into HTTP 500, so each file is loaded with
 `load_function_config` (which refuses what CVAT would choke on) and checked for the kind-specific annotations.
