@@ -22,6 +22,19 @@ RUNTIME_DEPENDENCIES = {"numpy", "cv2", "PIL", "yaml"}
 """The import names of requirements.txt's packages (numpy, opencv-python-headless, pillow, pyyaml)."""
 
 
+EXTRA = re.compile(r"^#\s*extra imports of (\S+):\s*(.+)$")
+
+
+def extra_imports() -> dict[str, set[str]]:
+    """Listed path → the further top-level modules it may import (a model runtime its function installs)."""
+    found: dict[str, set[str]] = {}
+    for line in IMAGE_FILES.read_text(encoding="utf-8").splitlines():
+        match = EXTRA.match(line.strip())
+        if match:
+            found[match.group(1)] = {name.strip() for name in match.group(2).split(",") if name.strip()}
+    return found
+
+
 def image_entries() -> list[str]:
     lines = IMAGE_FILES.read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
@@ -62,8 +75,10 @@ def imported_names(file: Path, module: str) -> list[tuple[int, str]]:
     return names
 
 
-def allowed(name: str, modules: dict[str, Path]) -> bool:
+def allowed(name: str, modules: dict[str, Path], extra: frozenset[str] | set[str] = frozenset()) -> bool:
     top = name.split(".")[0]
+    if top in extra:
+        return True
     if top == "cvat_function":
         # a listed module, a package above one, or a name inside a listed module (`from .x import func`)
         return any(name == m or m.startswith(name + ".") or name.startswith(m + ".") for m in modules) and not (
@@ -84,11 +99,17 @@ def test_no_runtime_module_imports_the_tooling_or_a_package_the_image_lacks() ->
     modules = runtime_modules()
     assert "cvat_function" in modules
     assert "cvat_function.core.runtime" in modules
+    extras = extra_imports()
+
+    def extra_for(file: Path) -> set[str]:
+        relative = file.relative_to(ROOT).as_posix()
+        return set().union(*(names for entry, names in extras.items() if relative.startswith(entry.rstrip("/"))))
+
     bad = [
         f"{file.relative_to(ROOT)}:{line}: imports {name}"
         for module, file in modules.items()
         for line, name in imported_names(file, module)
-        if not allowed(name, modules)
+        if not allowed(name, modules, extra_for(file))
     ]
     assert bad == [], "the image would fail to import these:\n" + "\n".join(bad)
 
@@ -108,6 +129,14 @@ def test_the_check_catches_a_forbidden_import(tmp_path: Path, source: str, offen
     names = imported_names(file, "cvat_function.core.bad")
     assert offender in [name for _, name in names]
     assert not all(allowed(name, runtime_modules()) for _, name in names)
+
+
+def test_a_model_runtime_is_allowed_only_where_the_list_says_so() -> None:
+    modules = runtime_modules()
+    assert not allowed("onnxruntime", modules)
+    assert allowed("onnxruntime.capi", modules, {"onnxruntime"})
+    assert EXTRA.match("# extra imports of cvat_function/adapters/: onnxruntime, tritonclient")
+    assert all(entry in image_entries() for entry in extra_imports()), "extra imports for a path not listed"
 
 
 def test_requirements_txt_and_pyproject_name_the_same_runtime_ranges() -> None:

@@ -22,7 +22,9 @@ HELP = "take a newer framework release (git tag, folder or wheel) without touchi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="the template: git URL or path (with --ref), a folder, or a .whl")
-    parser.add_argument("--ref", help="tag, branch or commit of a git source (default: its HEAD)")
+    parser.add_argument(
+        "--ref", help="tag, branch or commit of a git source (a URL without it: HEAD; a path without it: its files)"
+    )
     parser.add_argument(
         "--base", help="the release this repository has now, when it has no .cvat-function.lock (tag, folder or wheel)"
     )
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         plan = upgrade(args.repo, args.source, ref=args.ref, base=args.base, force=args.force, dry_run=args.dry_run)
     except UpgradeError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # while writing: every file was put back
+        print(f"error: upgrade failed and was undone, nothing changed: {e}", file=sys.stderr)
         return 2
     print(format_plan(plan, args.dry_run), file=sys.stderr if plan.conflicts else sys.stdout)
     return 1 if plan.conflicts else 0
