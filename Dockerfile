@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The complete, deployable image of this CVAT function (Nuclio's "deploy from a Dockerfile" route).
 #   CPU: docker build -t cvat-fn:dev .                       (or: make image)
 #   GPU: docker build --build-arg VARIANT=gpu -t cvat-fn:dev-gpu .   (or: make image-gpu)
@@ -28,6 +27,17 @@ COPY weights.lock ./
 COPY scripts/fetch_weights.py scripts/
 # Fails the build, naming expected and actual SHA-256, when a download does not match.
 RUN python scripts/fetch_weights.py --manifest weights.lock --root /weights
+
+# Picks the framework files the function runs (cvat_function/image-files.txt: the public surface and the core)
+# out of the package, in a throw-away stage: the developer tooling (serve, lint, bench, CLI) never reaches the image.
+FROM ${CPU_BASE_IMAGE} AS framework
+WORKDIR /src
+COPY cvat_function/ cvat_function/
+RUN set -eu; mkdir /framework; \
+    while read -r path; do \
+        case "$path" in ''|'#'*) continue ;; esac; \
+        cp -R --parents "${path%/}" /framework/; \
+    done < cvat_function/image-files.txt
 
 # CPU base: the official image already has Python and pip; a venv keeps the layout equal to the GPU one.
 FROM ${CPU_BASE_IMAGE} AS base-cpu
@@ -77,7 +87,7 @@ COPY --from=weights /weights/ /opt/nuclio/
 
 # TODO(template): add any new module or data file your handler imports at run time.
 COPY main.py model_handler.py function.yaml function-gpu.yaml /opt/nuclio/
-COPY cvat_function/ /opt/nuclio/cvat_function/
+COPY --from=framework /framework/cvat_function/ /opt/nuclio/cvat_function/
 
 # Nuclio copies source deploys to /opt/nuclio and runs from there; keep the same working directory.
 WORKDIR /opt/nuclio

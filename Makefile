@@ -21,12 +21,14 @@ help: ## list the verbs
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+$(DEV_STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@# the framework itself, editable: the `cvat-function` command; the backend came with requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
-install: $(DEV_STAMP) ## create .venv and install the dev requirements (again only when they change)
+install: $(DEV_STAMP) ## create .venv, install the dev requirements and the framework (editable; again on changes)
 
 test: install ## install, then run the whole test suite
 	$(BIN)/python -m pytest -q
@@ -35,7 +37,7 @@ lint: install ## ruff and mypy (framework, root function, scripts, every example
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cvat_function main.py model_handler.py scripts
-	@# each example has its own main.py/model_handler.py: one mypy run per folder
+	@# each example has its own model_handler.py (and the generic main.py): one mypy run per folder
 	@for d in examples/*/; do \
 		(cd $$d && MYPYPATH=../.. ../../$(BIN)/mypy --config-file ../../pyproject.toml --explicit-package-bases \
 			$$(ls *.py | grep -v '^test_')) || exit 1; \

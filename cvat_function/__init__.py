@@ -3,6 +3,9 @@
 The public surface a model author needs: the shape builders, the label spec types and the errors.
 """
 
+# The one place the version is written: the wheel's metadata (pyproject.toml) and `upgrade` read it here.
+__version__ = "0.2.0.dev0"
+
 from .core.config import FunctionConfig, load_function_config
 from .core.errors import (
     CvatFunctionError,
@@ -70,6 +73,7 @@ __all__ = [
     "ShapeError",
     "SpecError",
     "TrackedShape",
+    "__version__",
     "checkbox_attribute_spec",
     "cuboid",
     "decode_image",

@@ -1,4 +1,4 @@
-"""`python -m cvat_function <verb>`: every module in cvat_function/cli is a verb."""
+"""`python -m cvat_function <verb>` (or `cvat-function <verb>`): every module in cvat_function/tools/cli is a verb."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 from .tools import cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cvat_function", description=__doc__)
+    script = Path(sys.argv[0]).name == "cvat-function"  # the console script pyproject.toml declares
+    parser = argparse.ArgumentParser(prog="cvat-function" if script else "python -m cvat_function", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for info in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

@@ -44,21 +44,37 @@ info() {
   echo "deploy.sh: $*" >&2
 }
 
+# copy_framework TARGET: the framework files the function runs, as cvat_function/image-files.txt lists them
+# (the public surface and the core; never the developer tooling). The Dockerfile reads the same list.
+copy_framework() {
+  local path
+  while IFS= read -r path || [[ -n "$path" ]]; do
+    [[ "$path" =~ ^[[:space:]]*(#|$) ]] && continue
+    path="${path%/}"
+    [[ -e "$REPO_ROOT/$path" ]] || die "cvat_function/image-files.txt lists $path, which does not exist"
+    mkdir -p "$1/$(dirname "$path")"
+    cp -R "$REPO_ROOT/$path" "$1/$(dirname "$path")/"
+  done <"$REPO_ROOT/cvat_function/image-files.txt"
+}
+
 # stage FOLDER TARGET: copy what the function runs into TARGET. nuctl copies all of --path into the
-# image's /opt/nuclio, so: the folder's own files and fetched weights, never .venv, .git, tests or docs;
-# a folder without the framework or a requirements.txt (examples/*) gets the repository's.
+# image's /opt/nuclio, so: the folder's own files and fetched weights, never .venv, .git, tests, docs or
+# the developer tooling; the framework's runtime files from the list above; a folder without a
+# requirements.txt or a main.py (examples/*) gets the repository's (main.py is generic glue).
 stage() {
   local entry
   mkdir -p "$2"
   for entry in "$1"/*; do
     case "$(basename "$entry")" in
       tests | docs | examples | scripts | assets | out | README.md | CHANGELOG.md | Makefile | Dockerfile) ;;
+      cvat_function | pyproject.toml | requirements-dev.txt | requirements-lint.txt) ;;
       test_*.py | *_test.py | conftest.py) ;;
       *) cp -R "$entry" "$2/" ;;
     esac
   done
-  [[ -d "$2/cvat_function" ]] || cp -R "$REPO_ROOT/cvat_function" "$2/"
+  copy_framework "$2"
   [[ -f "$2/requirements.txt" ]] || cp "$REPO_ROOT/requirements.txt" "$2/"
+  [[ -f "$2/main.py" ]] || cp "$REPO_ROOT/main.py" "$2/"
   find "$2" -name __pycache__ -type d -prune -exec rm -rf {} +
 }
 

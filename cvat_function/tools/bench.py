@@ -1,6 +1,7 @@
 """Measured figures for a detector function: per-stage time, request overhead, cold start.
 
-Everything runs on a generated 1920×1080 JPEG (textured background with the sample face pasted in), through
+Everything runs on a generated 1920×1080 JPEG (textured background with the first sample image of the function
+folder's or the current directory's assets/ pasted in: the repo's astronaut face), through
 the same path as in Nuclio (wire event → main.handler → Response encoding). Speed targets live here, as
 printed figures, never in timed tests.
 
@@ -31,6 +32,7 @@ import numpy as np
 from ..core.image import decode_image
 from ..core.request import parse_body, parse_detector_request
 from ..core.rules import check_shapes
+from .lint import sample_images
 from .wire import LocalFunction, call, make_event, make_logger
 
 OVERHEAD_TARGET = 1.2
@@ -56,14 +58,17 @@ class BenchResult:
         return {**self.__dict__, "overhead_ratio": self.overhead_ratio}
 
 
-def sample_frame(width: int = 1920, height: int = 1080, assets: Path | None = None) -> bytes:
-    """A JPEG frame with texture (so decoding costs what a real frame costs) and, if available, a face."""
+def sample_frame(width: int = 1920, height: int = 1080, paste: Path | None = None) -> bytes:
+    """A JPEG frame with texture (so decoding costs what a real frame costs) and, if given, a picture pasted in.
+
+    Generated, not read from the checkout: the tools work wherever the package is installed.
+    """
     rng = np.random.default_rng(7)
     noise = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
     frame = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
-    face = (assets or Path(__file__).resolve().parents[2] / "assets") / "astronaut.jpg"
-    portrait = cv2.imread(str(face)) if face.is_file() else None
+    portrait = cv2.imread(str(paste)) if paste is not None and paste.is_file() else None
     if portrait is not None:
+        portrait = portrait[: height - 100, : width - 200]
         frame[100 : 100 + portrait.shape[0], 200 : 200 + portrait.shape[1]] = portrait
     ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
@@ -78,7 +83,8 @@ def _time(fn: Callable[[], Any]) -> float:
 
 
 def run_bench(function_dir: Path = Path("."), repeats: int = 30, cold_starts: int = 3) -> BenchResult:
-    data = sample_frame()
+    samples = sample_images(Path(function_dir), Path.cwd())
+    data = sample_frame(paste=samples[0] if samples else None)
     body = json.dumps({"image": base64.b64encode(data).decode("ascii")}).encode()
     with open("/dev/null", "w") as sink:
         local = LocalFunction(function_dir, make_logger(sink))
@@ -146,7 +152,8 @@ _COLD = """
 import os, sys, time
 started = time.perf_counter()
 sys.path.insert(0, os.getcwd())
-import main
+from cvat_function.tools.entry import import_entry
+main = import_entry("main", os.getcwd())  # main.py, or the generic entry for a folder without one
 from cvat_function.tools.wire import make_context, make_logger
 main.init_context(make_context(make_logger(open(os.devnull, "w"))))
 print(time.perf_counter() - started)

@@ -28,6 +28,7 @@ from ..core.config import (
 )
 from ..core.errors import SpecError
 from ..core.labels import parse_labels
+from .entry import is_function_dir
 
 SUPPORTED_RUNTIMES = ("python:3.10", "python:3.11", "python:3.12")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -358,7 +359,7 @@ def lint_model_labels(function_dir: Path) -> list[Finding]:
     except Exception as e:
         return [
             Finding(
-                "error", str(function_dir / "main.py"), "import", f"raises {type(e).__name__}: {e}", "fix the import"
+                "error", str(_entry_file(function_dir)), "import", f"raises {type(e).__name__}: {e}", "fix the import"
             )
         ]
     model = getattr(module, "ModelHandler", None)
@@ -379,6 +380,12 @@ def lint_model_labels(function_dir: Path) -> list[Finding]:
     ]
 
 
+def _entry_file(function_dir: Path) -> Path:
+    """The file whose import failed: main.py, or model_handler.py behind the generic entry."""
+    main = function_dir / "main.py"
+    return main if main.is_file() else function_dir / "model_handler.py"
+
+
 def lint_function_dir(function_dir: str | Path) -> list[Finding]:
     """function.yaml, function-gpu.yaml, their agreement, the handler file and the model's labels."""
     folder = Path(function_dir)
@@ -393,13 +400,14 @@ def lint_function_dir(function_dir: str | Path) -> list[Finding]:
     handler = ((raw.get("spec") or {}).get("handler") if isinstance(raw, Mapping) else None) or "main:handler"
     if isinstance(handler, str) and _HANDLER.match(handler):
         module = handler.split(":")[0].replace(".", os.sep)
-        if not (folder / f"{module}.py").is_file() and not (folder / module / "__init__.py").is_file():
+        generic = module == "main" and (folder / "model_handler.py").is_file()  # deploy.sh writes main.py
+        if not generic and not (folder / f"{module}.py").is_file() and not (folder / module / "__init__.py").is_file():
             findings.append(
                 Finding(
                     "error", str(cpu), "spec.handler", f"{handler}: {module}.py is not in {folder}", "fix the handler"
                 )
             )
-    if not any(f.severity == "error" for f in findings) and (folder / "main.py").is_file():
+    if not any(f.severity == "error" for f in findings) and is_function_dir(folder):
         findings += lint_model_labels(folder)
     return findings
 

@@ -29,7 +29,8 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from ..core.config import NuclioSettings, parse_go_duration, settings_from_dict
-from .workers import REPO_ROOT, Pool, Reply, json_reply
+from .entry import is_function_dir, package_dir
+from .workers import Pool, Reply, json_reply
 
 log = logging.getLogger("cvat_function.tools.serve")
 request_log = logging.getLogger("cvat_function.tools.serve.requests")
@@ -44,10 +45,6 @@ _DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 # -- discovery ---------------------------------------------------------------------------------------
-def is_function_dir(path: Path) -> bool:
-    return (path / "function.yaml").is_file() and (path / "main.py").is_file()
-
-
 def discover(root: Path) -> list[Path]:
     """The root (if it is a function folder) and every `examples/*/` function folder, in that order."""
     found = [root] if is_function_dir(root) else []
@@ -84,7 +81,7 @@ def select(dirs: list[Path], only: Iterable[str]) -> list[Path]:
 
 def watched_files(function_dir: Path, root: Path) -> Iterator[Path]:
     """The files whose change reloads a function: its own sources and the framework package."""
-    bases = [function_dir, REPO_ROOT / "cvat_function"]
+    bases = [function_dir, package_dir()]
     seen = 0
     for base in bases:
         for dirpath, dirnames, filenames in os.walk(base):
@@ -446,7 +443,7 @@ class Serve:
         dirs = select(discover(self.root), self.options.only)
         if not dirs:
             raise SystemExit(
-                f"no function folder (function.yaml + main.py) in {self.root} or its examples/"
+                f"no function folder (function.yaml + model_handler.py or main.py) in {self.root} or its examples/"
                 + (f" matching {self.options.only}" if self.options.only else "")
             )
         host = self.options.host

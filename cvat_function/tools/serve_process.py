@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .workers import REPO_ROOT
+from .entry import framework_path
 
 
 class ServeError(RuntimeError):
@@ -55,7 +55,7 @@ class ServeProcess:
             "--port-base", "0", "--dashboard-port", "0", "--port-file", str(self.port_file), *self.args,
         ]  # fmt: skip
         env = dict(os.environ if self.env is None else self.env)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        env["PYTHONPATH"] = os.pathsep.join([str(framework_path()), *filter(None, [env.get("PYTHONPATH")])])
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command,

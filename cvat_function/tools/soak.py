@@ -19,10 +19,17 @@ from typing import Any
 from ..core.config import load_function_config
 from ..core.image import image_size
 from .answer_checks import synthetic_request
+from .bench import sample_frame
 from .http_client import Client
+from .lint import sample_images
 from .serve_process import ServeProcess, rss_bytes
 
-DEFAULT_IMAGE = Path(__file__).resolve().parents[2] / "assets" / "astronaut.jpg"
+
+def default_image(function_dir: Path) -> bytes:
+    """The first sample image in the function folder's or the current directory's assets/, else a generated
+    640×480 JPEG: nothing is looked up beside the installed package."""
+    samples = sample_images(function_dir, Path.cwd())
+    return samples[0].read_bytes() if samples else sample_frame(640, 480)
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -79,7 +86,7 @@ def run_soak(
 ) -> dict[str, Any]:
     """Run the soak; returns the figures (see `format_soak`)."""
     folder = Path(function_dir)
-    data = Path(image or DEFAULT_IMAGE).read_bytes()
+    data = Path(image).read_bytes() if image else default_image(folder)
     if kind is None:
         kind = load_function_config(folder / "function.yaml").kind
     body = json.dumps(synthetic_request(kind, data, image_size(data))).encode()

@@ -131,20 +131,24 @@ def make_context(
 
 
 def load_main(function_dir: str | Path) -> ModuleType:
-    """Import `<function_dir>/main.py` the way Nuclio does (its folder first on sys.path).
+    """Import `<function_dir>/main.py` the way Nuclio does (its folder first on sys.path), or the generic
+    entry (`entry.generic_main`) for a folder that has only model_handler.py.
 
     Several function folders each have a `main` and a `model_handler`; the modules a folder brings are
     imported under their plain names (so `from model_handler import ModelHandler` works), then removed
     from `sys.modules` again, so the next folder gets its own.
     """
+    from .entry import generic_main
+
     folder = Path(function_dir).resolve()
     main_file = folder / "main.py"
-    if not main_file.is_file():
-        raise FileNotFoundError(f"{main_file} does not exist: a function folder needs main.py")
-    local_names = {p.stem for p in folder.glob("*.py")}
+    own = main_file.is_file()
+    local_names = {p.stem for p in folder.glob("*.py")} | {"main"}
     saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] in local_names}
     sys.path.insert(0, str(folder))
     try:
+        if not own:
+            return generic_main(folder)
         spec = importlib.util.spec_from_file_location("main", main_file)
         assert spec is not None
         assert spec.loader is not None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import inspect
 import os
 import sys
@@ -35,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, os.getcwd())  # Nuclio prepends the function folder (/opt/nuclio) to PYTHONPATH
 
     from . import wire
+    from .entry import import_entry
 
     logger = wire.make_logger(sys.stderr, name=f"worker-{args.worker_id}")
     context = wire.make_context(logger, worker_id=args.worker_id, trigger=args.trigger)
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         module_name, _, function_name = args.handler.partition(":")
-        module = importlib.import_module(module_name)
+        module = import_entry(module_name, os.getcwd())  # main.py, or the generic entry without one
         handler = getattr(module, function_name or "handler")
         init = getattr(module, "init_context", None)
         if init is not None:

@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.config import NuclioSettings
+from .entry import framework_path
 
 log = logging.getLogger("cvat_function.tools.serve")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-"""The folder holding the `cvat_function` package: on every worker's PYTHONPATH (the image copies it in)."""
 DEFAULT_READINESS_TIMEOUT = 120.0
 TIMEOUT_BODY = json.dumps({"error": "Execution timed out"}).encode()
 """What the processor answers with a 408 (Nuclio ≥ 1.15)."""
@@ -72,7 +71,7 @@ def worker_environment(settings: NuclioSettings, function_dir: Path, overrides: 
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)
-    paths = [str(function_dir), str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    paths = [str(function_dir), str(framework_path())] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 

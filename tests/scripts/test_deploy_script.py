@@ -219,14 +219,36 @@ def test_script_is_valid_bash() -> None:
     assert result.returncode == 0, textwrap.indent(result.stderr, "  ")
 
 
+def image_framework_files() -> set[str]:
+    """What cvat_function/image-files.txt says the image gets of the framework, as file paths."""
+    found: set[str] = set()
+    for line in (REPO / "cvat_function" / "image-files.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        path = REPO / line.strip()
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        found |= {str(p.relative_to(REPO)) for p in files if "__pycache__" not in p.parts}
+    return found
+
+
+def framework_part(files: list[str] | set[str]) -> set[str]:
+    return {f.removeprefix("./") for f in files if f.removeprefix("./").startswith("cvat_function/")}
+
+
 def test_a_source_deploy_of_the_repository_ships_the_function_and_nothing_else(env: dict[str, str]) -> None:
     result = deploy(env)
     assert result.returncode == 0, result.stderr
     files = staged(env)
     assert {"./main.py", "./model_handler.py", "./function.yaml", "./requirements.txt"} <= set(files)
-    assert "./cvat_function/__init__.py" in files
     tops = {f.split("/")[1] for f in files}
     assert not tops & {".venv", ".git", "tests", "examples", "docs", "scripts", "assets", ".github", "out"}
+    assert not tops & {"pyproject.toml", "requirements-dev.txt", "requirements-lint.txt"}
+    # the framework's runtime only: the public surface and the core, never the developer tooling
+    assert framework_part(files) == image_framework_files()
+    assert {"cvat_function/__init__.py", "cvat_function/py.typed", "cvat_function/core/runtime.py"} <= (
+        framework_part(files)
+    )
+    assert not [f for f in files if f.startswith(("./cvat_function/tools", "./cvat_function/__main__"))]
 
 
 def test_stage_writes_the_build_folder_for_kubernetes_and_deploys_nothing(env: dict[str, str], tmp_path: Path) -> None:
@@ -243,6 +265,65 @@ def test_stage_writes_the_build_folder_for_kubernetes_and_deploys_nothing(env: d
         "cvat_function/core/runtime.py",
     } <= files
     assert not [f for f in files if f.startswith(("test_", "README")) or "__pycache__" in f]
+    assert framework_part(files) == image_framework_files()
+    # the example has no main.py of its own: the root's generic one is written into the staged folder
+    assert not (REPO / "examples" / "grabcut-interactor" / "main.py").exists()
+    assert (out / "main.py").read_bytes() == (REPO / "main.py").read_bytes()
     again = deploy(env, "--stage", str(out))
     assert again.returncode == 1
     assert "not empty" in again.stderr
+
+
+def test_a_folder_with_its_own_main_py_keeps_it(env: dict[str, str], function_dir: Path, tmp_path: Path) -> None:
+    (function_dir / "main.py").write_text("# my own entry\n")
+    out = tmp_path / "staged"
+    result = deploy(env, "--dir", str(function_dir), "--stage", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "main.py").read_text() == "# my own entry\n"
+
+
+def test_a_missing_framework_path_in_the_image_list_stops_the_stage(env: dict[str, str], tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "scripts", repo / "scripts")
+    shutil.copytree(REPO / "cvat_function", repo / "cvat_function", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "main.py", repo / "main.py")
+    shutil.copy(REPO / "requirements.txt", repo / "requirements.txt")
+    listing = repo / "cvat_function" / "image-files.txt"
+    listing.write_text(listing.read_text() + "cvat_function/adapters/\n")
+    result = subprocess.run(
+        ["bash", str(repo / "scripts" / "deploy.sh"), "--dir", str(REPO / "examples" / "grabcut-interactor"),
+         "--stage", str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "image-files.txt lists cvat_function/adapters, which does not exist" in result.stderr
+
+
+def dockerfile_stage_commands(stage: str) -> list[str]:
+    """The RUN commands of one Dockerfile stage, continuation lines joined."""
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    commands: list[str] = []
+    current = None
+    for line in text.splitlines():
+        if line.startswith("FROM "):
+            current = line.split()[-1]
+        elif current == stage and line.startswith("RUN "):
+            commands.append(line.removeprefix("RUN "))
+    return commands
+
+
+def test_the_dockerfile_copies_the_same_framework_files_as_a_source_deploy(tmp_path: Path) -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert not dockerfile.startswith("# syntax=")  # BuildKit would pull the frontend from Docker Hub
+    assert "COPY cvat_function/ /opt/nuclio" not in dockerfile
+    assert "COPY --from=framework /framework/cvat_function/ /opt/nuclio/cvat_function/" in dockerfile
+    (command,) = dockerfile_stage_commands("framework")
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "cvat_function", src / "cvat_function", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path / "framework"
+    done = subprocess.run(
+        ["sh", "-c", command.replace("/framework", str(out))], cwd=src, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    copied = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert copied == image_framework_files()

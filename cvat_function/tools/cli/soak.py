@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="parallel connections (default 8)")
     parser.add_argument("--url", help="a running function; default: start serve for --function")
     parser.add_argument("--function", type=Path, default=Path("."), help="function folder (default .)")
-    parser.add_argument("--image", type=Path, help="image to send (default assets/astronaut.jpg)")
+    parser.add_argument(
+        "--image", type=Path, help="image to send (default: first of DIR/assets/, ./assets/, else generated)"
+    )
     parser.add_argument("--kind", choices=FUNCTION_KINDS, help="default: from function.yaml")
     parser.add_argument("--warmup", type=int, help="unmeasured requests first (default: 5 %%, 4 × concurrency…200)")
     parser.add_argument("--workers", type=int, help="numWorkers override for the serve it starts")
