@@ -24,10 +24,11 @@ FROM quay.io/nuclio/handler-builder-python-onbuild:${NUCLIO_VERSION}-amd64 AS nu
 # Downloads and verifies the weights listed in weights.lock in a throw-away stage (no tools left behind).
 FROM ${CPU_BASE_IMAGE} AS weights
 WORKDIR /src
-COPY weights.lock ./
+COPY requirements-weights.txt weights.lock ./
 COPY scripts/fetch_weights.py scripts/
-# Fails the build, naming expected and actual SHA-256, when a download does not match.
-RUN python scripts/fetch_weights.py --manifest weights.lock --root /weights
+# Fails the build, naming expected and actual SHA-256, when a download does not match or is cut off.
+RUN python -m pip install --no-cache-dir -r requirements-weights.txt \
+    && python scripts/fetch_weights.py --manifest weights.lock --root /weights
 
 # CPU base: the official image already has Python and pip; a venv keeps the layout equal to the GPU one.
 FROM ${CPU_BASE_IMAGE} AS base-cpu
