@@ -199,7 +199,7 @@ report_tagged() {
   local left
   for left in "${TAGGED[@]}"; do
     warn "publish failed after tagging: image ${left} exists although release ${TAG} is not published" \
-      "(same digest as ${left%:*}:sha-${GITHUB_SHA}${left##*:"${TAG}"}). Delete that package version or re-tag it."
+      "(a copy of ${left%:*}:sha-${GITHUB_SHA}${left##*:"${TAG}"}). Delete that package version or re-tag it."
   done
   if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
     {
