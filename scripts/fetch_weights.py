@@ -56,6 +56,7 @@ _SCHEMES = ("https://", "http://", "file://")
 _CHUNK = 1 << 16
 _INLINE_COMMENT = re.compile(r"\s+#")
 _USER_AGENT = {"User-Agent": "cvat-fetch-weights"}
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}
 
 
 class ManifestError(ValueError):
@@ -286,7 +287,12 @@ def fetch(entry: Entry, root: Path, timeout: float = 60.0, retries: int = 3, man
         shutil.move(staging / name, target)
         return True
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        # A signal arriving now would cut the clean-up short; it is delivered right after instead.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -353,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     except ManifestError as error:
         print(f"fetch_weights: {error}", file=sys.stderr)
         return EXIT_BAD_MANIFEST
+    except OSError as error:  # a destination folder that is a file, a read-only root, a full disk
+        print(f"fetch_weights: cannot write under {root}: {error}", file=sys.stderr)
+        return EXIT_FETCH_FAILED
     except Terminated as stop:
         print(f"fetch_weights: stopped by {stop}; no partial file left", file=sys.stderr)
         return 128 + stop.signum

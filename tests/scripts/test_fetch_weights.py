@@ -451,3 +451,15 @@ def test_staging_folder_is_not_a_destination(tmp_path: Path) -> None:
     (entry,) = fw.parse_manifest(f"{PAYLOAD_SHA} {fw.STAGING}/x.bin https://x/a\n")
     with pytest.raises(fw.ManifestError, match="staging folder"):
         fw.safe_target(entry, tmp_path)
+
+
+def test_destination_under_a_file_fails_cleanly(tmp_path: Path, source_file: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "weights").write_text("a file, not a folder", encoding="utf-8")
+    manifest = write_manifest(tmp_path, f"{PAYLOAD_SHA} weights/model.onnx {source_file.as_uri()}")
+    result = run(manifest, root)
+    assert result.returncode == fw.EXIT_FETCH_FAILED
+    assert "cannot write under" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert leftovers(root) == []
