@@ -23,10 +23,11 @@ FROM quay.io/nuclio/handler-builder-python-onbuild:${NUCLIO_VERSION}-amd64 AS nu
 # Downloads and verifies the weights listed in weights.lock in a throw-away stage (no tools left behind).
 FROM ${CPU_BASE_IMAGE} AS weights
 WORKDIR /src
-COPY weights.lock ./
+COPY requirements-weights.txt weights.lock ./
 COPY scripts/fetch_weights.py scripts/
-# Fails the build, naming expected and actual SHA-256, when a download does not match.
-RUN python scripts/fetch_weights.py --manifest weights.lock --root /weights
+# Fails the build, naming expected and actual SHA-256, when a download does not match or is cut off.
+RUN python -m pip install --no-cache-dir -r requirements-weights.txt \
+    && python scripts/fetch_weights.py --manifest weights.lock --root /weights
 
 # Picks the framework files the function runs (cvat_function/image-files.txt: the public surface and the core)
 # out of the package, in a throw-away stage: the developer tooling (serve, lint, bench, CLI) never reaches the image.

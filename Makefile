@@ -21,7 +21,7 @@ help: ## list the verbs
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+$(DEV_STAMP): requirements.txt requirements-dev.txt requirements-weights.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@# the framework itself, editable: the `cvat-function` command; the backend came with requirements-dev.txt
@@ -68,8 +68,8 @@ validate: install | $(ONNX_DEMO) ## lint every function.yaml as CVAT and Nuclio 
 soak: install ## 10 000 requests at concurrency 8 against serve: errors, p50/p95, memory growth
 	$(BIN)/python -m cvat_function soak --requests 10000 --concurrency 8
 
-weights: ## download and verify the files listed in weights.lock (before a source deploy)
-	$(PYTHON) scripts/fetch_weights.py
+weights: install ## download and verify the files listed in weights.lock (before a source deploy)
+	$(BIN)/python scripts/fetch_weights.py
 
 demo-model: | $(ONNX_DEMO) ## write examples/onnx-detector's demo model unless a model is already there
 

@@ -21,6 +21,22 @@ from .shapes import TRACKER_SHAPE_TYPES
 
 FUNCTION_KINDS = ("detector", "interactor", "tracker", "reid")
 
+# Nuclio's API takes at most 63 characters, and names the Docker container nuclio-nuclio-<name> and the Kubernetes
+# Deployment, Service and ConfigMap nuclio-<name>, which Kubernetes accepts only as lowercase RFC 1123 labels
+# (<= 63 characters with the prefix: <= 56 for the name). Anything else deploys nowhere or only on Docker.
+FUNCTION_NAME_MAX = 63
+FUNCTION_NAME_MAX_KUBERNETES = 56
+_FUNCTION_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+
+
+def function_name_problem(name: str) -> str | None:
+    """Why Nuclio cannot deploy a function named `name` (None when it can)."""
+    if len(name) > FUNCTION_NAME_MAX:
+        return f"is {len(name)} characters; Nuclio takes at most {FUNCTION_NAME_MAX}"
+    if not _FUNCTION_NAME.fullmatch(name):
+        return f"{name!r} is not a DNS label: lowercase letters, digits and '-', starting and ending alphanumeric"
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionConfig:
@@ -85,6 +101,8 @@ def function_config_from_dict(raw: object, path: Path | None = None) -> Function
     name = metadata.get("name")
     if not isinstance(name, str) or not name:
         raise SpecError(f"{where}: metadata.name", "is missing", "it is the function id CVAT shows")
+    if problem := function_name_problem(name):
+        raise SpecError(f"{where}: metadata.name", problem, "Nuclio refuses or cannot deploy it; e.g. pth-acme-yolo")
     raw_annotations = metadata.get("annotations")
     if not isinstance(raw_annotations, Mapping):
         raise SpecError(f"{where}: metadata.annotations", "is missing", "CVAT answers HTTP 500 for its model list")

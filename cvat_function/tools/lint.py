@@ -20,9 +20,11 @@ import yaml
 
 from ..core.config import (
     FUNCTION_KINDS,
+    FUNCTION_NAME_MAX_KUBERNETES,
     RECOMMENDED_MAX_BODY,
     annotation_problems,
     annotation_string,
+    function_name_problem,
     http_trigger,
     parse_go_duration,
 )
@@ -31,7 +33,6 @@ from ..core.labels import parse_labels
 from .entry import is_function_dir
 
 SUPPORTED_RUNTIMES = ("python:3.10", "python:3.11", "python:3.12")
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _MAY_DIFFER_BETWEEN_CPU_AND_GPU = "build, resources, triggers (workers) and platform may differ"
 
@@ -99,9 +100,13 @@ def lint_config(raw: object, file: str = "function.yaml") -> list[Finding]:
 def _lint_name(out: _Collector, name: object) -> None:
     if not isinstance(name, str) or not name:
         out.error("metadata.name", "is missing", "set the function id, e.g. name: pth-acme-yolo")
-    elif not _NAME.match(name):
+    elif problem := function_name_problem(name):
+        out.error("metadata.name", problem, "Nuclio names containers and Kubernetes objects after it")
+    elif len(name) > FUNCTION_NAME_MAX_KUBERNETES:
         out.warning(
-            "metadata.name", f"{name!r} is not lowercase letters, digits and '-'", "Nuclio names containers after it"
+            "metadata.name",
+            f"is {len(name)} characters; on Kubernetes nuclio-<name> exceeds 63",
+            f"keep it to {FUNCTION_NAME_MAX_KUBERNETES} characters",
         )
     elif name == "pth-facebookresearch-sam-vit-h":
         out.error("metadata.name", "is special-cased by CVAT's browser code (it expects a SAM embedding)", "rename it")

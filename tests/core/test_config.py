@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
-from cvat_function.core.config import function_config_from_dict, load_function_config
+from cvat_function.core.config import function_config_from_dict, function_name_problem, load_function_config
 from cvat_function.core.errors import SpecError
 from cvat_function.core.labels import parse_labels
 
@@ -64,6 +66,10 @@ def test_a_false_boolean_annotation_is_refused_because_cvat_reads_it_as_true():
         ({"metadata__annotations__type": None}, "is ''"),
         ({"metadata__annotations__type": "classifier"}, "is 'classifier'"),
         ({"metadata__name": None}, "metadata.name: is missing"),
+        ({"metadata__name": "Pth_Yolo"}, "metadata.name: 'Pth_Yolo' is not a DNS label"),
+        ({"metadata__name": "pth-yolo\nimage=evil"}, "is not a DNS label"),
+        ({"metadata__name": "yolo-"}, "is not a DNS label"),
+        ({"metadata__name": "a" * 64}, "is 64 characters; Nuclio takes at most 63"),
     ],
 )
 def test_function_yaml_defects_that_break_cvat_are_refused(overrides, message):
@@ -129,3 +135,14 @@ def test_the_spec_in_function_yaml_is_strict_json_in_a_block_scalar():
     text = raw["metadata"]["annotations"]["spec"]
     assert isinstance(text, str)
     assert [label["name"] for label in json.loads(text)] == ["face", "person"]
+
+
+@given(st.text(alphabet="abcz09-_.A\n", min_size=1, max_size=70))
+def test_a_name_is_accepted_exactly_when_it_is_a_lowercase_dns_label_of_63_or_less(name):
+    rules = (
+        len(name) <= 63,
+        set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-"),
+        not name.startswith("-"),
+        not name.endswith("-"),
+    )
+    assert (function_name_problem(name) is None) == all(rules)

@@ -208,6 +208,80 @@ def injection_problems(workflow: Workflow) -> list[str]:
     ]
 
 
+_OUTPUT_WRITE = re.compile(r">>\s*\"?\$\{?GITHUB_OUTPUT")
+
+
+def output_write_problems(workflow: Workflow) -> list[str]:
+    """Outputs go through `scripts/release.sh output`, which refuses a value with a line break."""
+    return [
+        f"job {job_id}: run: appends to $GITHUB_OUTPUT directly"
+        for job_id, text in run_commands(workflow)
+        if _OUTPUT_WRITE.search(text)
+    ]
+
+
+_BY_TAG_NAME = re.compile(r"gh\s+release\s+(delete|edit|upload|create)\b|--cleanup-tag")
+
+
+def release_by_name_problems(workflow: Workflow) -> list[str]:
+    """`gh release <verb> <tag>` acts on whatever release carries the name now, not on this run's."""
+    return [
+        f"job {job_id}: acts on a release by its tag name ({match.group(0)})"
+        for job_id, text in run_commands(workflow)
+        for match in [_BY_TAG_NAME.search(text)]
+        if match
+    ]
+
+
+# which jobs may write what: the release's own jobs, and the image pushers
+WRITERS = {
+    "contents": {"draft", "bench", "publish", "cleanup"},
+    "packages": {"image", "publish"},
+}
+
+
+def permission_problems(workflow: Workflow, writers: dict[str, set[str]] = WRITERS) -> list[str]:
+    problems = []
+    for job_id, job in workflow.get("jobs", {}).items():
+        permissions = job.get("permissions", {})
+        if not isinstance(permissions, dict):
+            problems.append(f"job {job_id}: permissions {permissions!r} is not a mapping")
+            continue
+        for scope, level in permissions.items():
+            if level == "write" and job_id not in writers.get(scope, set()):
+                problems.append(f"job {job_id}: {scope}: write is not needed")
+    return problems
+
+
+_USES = re.compile(r"uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40})\s*#\s*(v[\w.]+)")
+
+
+def pin_consistency_problems(texts: Iterable[str]) -> list[str]:
+    """One action, one commit and one version everywhere; one commit never named as two versions."""
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for text in texts:
+        for action, sha, version in _USES.findall(text):
+            seen.setdefault(action, set()).add((sha, version))
+    return [
+        f"{action} is pinned {len(pins)} ways: {sorted(pins)}" for action, pins in sorted(seen.items()) if len(pins) > 1
+    ]
+
+
+def release_id_problems(workflow: Workflow) -> list[str]:
+    """draft exposes the id it created; every job that touches the release takes that id."""
+    jobs: dict[str, Any] = workflow.get("jobs", {})
+    problems = []
+    outputs = jobs.get("draft", {}).get("outputs", {})
+    if outputs.get("release_id") != "${{ steps.draft.outputs.release_id }}":
+        problems.append("draft does not output release_id from its step 'draft'")
+    for job_id in ("bench", "publish", "cleanup"):
+        steps = jobs.get(job_id, {}).get("steps", [])
+        ids = [s.get("env", {}).get("RELEASE_ID") for s in steps if "scripts/release.sh" in str(s.get("run", ""))]
+        if not ids or any(i != "${{ needs.draft.outputs.release_id }}" for i in ids):
+            problems.append(f"job {job_id}: calls scripts/release.sh without RELEASE_ID from needs.draft")
+    return problems
+
+
 # --- the repository's workflows -------------------------------------------------------
 
 
@@ -294,6 +368,39 @@ def test_nuclio_version_is_the_same_everywhere() -> None:
     assert {"Dockerfile", "scripts/deploy.sh", ".github/workflows/release.yml"} <= set(found)
     distinct = set().union(*found.values())
     assert len(distinct) == 1, f"Nuclio versions differ: {found}"
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_outputs_go_through_the_checked_writer(path: Path) -> None:
+    assert output_write_problems(load(path)) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_no_job_acts_on_a_release_by_its_tag_name(path: Path) -> None:
+    assert release_by_name_problems(load(path)) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_only_the_jobs_that_need_it_may_write(path: Path) -> None:
+    assert permission_problems(load(path)) == []
+
+
+def test_every_action_is_pinned_the_same_way_everywhere() -> None:
+    texts = [p.read_text(encoding="utf-8") for p in WORKFLOW_FILES]
+    assert len(_USES.findall("\n".join(texts))) >= 10
+    assert pin_consistency_problems(texts) == []
+
+
+def test_release_jobs_act_on_the_draft_by_id() -> None:
+    assert release_id_problems(load(WORKFLOWS / "release.yml")) == []
+
+
+def test_cleanup_and_publish_scripts_are_the_ones_tested() -> None:
+    jobs = load(WORKFLOWS / "release.yml")["jobs"]
+    commands = {job_id: " ".join(str(s.get("run", "")) for s in job.get("steps", [])) for job_id, job in jobs.items()}
+    assert "scripts/release.sh draft" in commands["draft"]
+    assert "scripts/release.sh publish cpu gpu" in commands["publish"]
+    assert commands["cleanup"].strip() == "scripts/release.sh cleanup"
 
 
 # --- negative tests: each checker catches what it is for ------------------------------
@@ -394,3 +501,36 @@ def test_checker_reports_a_nuclio_version_drift(tmp_path: Path) -> None:
 def test_makefile_parser_ignores_variables_and_recipes() -> None:
     text = "VENV ?= .venv\nX := 1\n.PHONY: a b\na: b\n\techo c: d\nb c:\n\ttrue\n"
     assert makefile_targets(text) == {"a", "b", "c"}
+
+
+def test_checker_reports_output_writes_release_names_and_write_permissions() -> None:
+    workflow = {
+        "jobs": {
+            "smoke": {
+                "permissions": {"contents": "write"},
+                "steps": [{"run": 'echo "name=$NAME" >> "$GITHUB_OUTPUT"'}, {"run": "gh release delete v1 --yes"}],
+            },
+            "cleanup": {"permissions": {"contents": "write"}, "steps": [{"run": 'gh release edit "$TAG"'}]},
+        }
+    }
+    assert output_write_problems(workflow) == ["job smoke: run: appends to $GITHUB_OUTPUT directly"]
+    assert release_by_name_problems(workflow) == [
+        "job smoke: acts on a release by its tag name (gh release delete)",
+        "job cleanup: acts on a release by its tag name (gh release edit)",
+    ]
+    assert permission_problems(workflow) == ["job smoke: contents: write is not needed"]
+    assert release_id_problems(workflow) == [
+        "draft does not output release_id from its step 'draft'",
+        "job bench: calls scripts/release.sh without RELEASE_ID from needs.draft",
+        "job publish: calls scripts/release.sh without RELEASE_ID from needs.draft",
+        "job cleanup: calls scripts/release.sh without RELEASE_ID from needs.draft",
+    ]
+
+
+def test_checker_reports_an_action_pinned_two_ways() -> None:
+    one = "uses: actions/checkout@" + "1" * 40 + " # v7.0.1\n"
+    other = "uses: actions/checkout@" + "2" * 40 + " # v7.0.1\n"
+    assert pin_consistency_problems([one, one]) == []
+    problems = pin_consistency_problems([one, other])
+    assert len(problems) == 1
+    assert problems[0].startswith("actions/checkout is pinned 2 ways")

@@ -80,7 +80,11 @@ def test_the_good_fixture_has_no_finding():
         ({"metadata__annotations__type": "classifier"}, "error", "is 'classifier', which CVAT does not know"),
         ({"metadata__annotations": None}, "error", "metadata.annotations: is missing"),
         ({"metadata__name": None}, "error", "metadata.name: is missing"),
-        ({"metadata__name": "ACME_Yolo"}, "warning", "is not lowercase letters, digits and '-'"),
+        ({"metadata__name": "ACME_Yolo"}, "error", "'ACME_Yolo' is not a DNS label"),
+        ({"metadata__name": "pth-yolo\nrelease_id=1"}, "error", "is not a DNS label"),
+        ({"metadata__name": "-yolo"}, "error", "is not a DNS label"),
+        ({"metadata__name": "a" * 64}, "error", "is 64 characters; Nuclio takes at most 63"),
+        ({"metadata__name": "a" * 57}, "warning", "on Kubernetes nuclio-<name> exceeds 63"),
         ({"metadata__annotations__spec": '[{"name": "person",}]'}, "error", "is not valid JSON"),
         ({"metadata__annotations__spec": '{"name": "person"}'}, "error", "must be a JSON list of labels"),
         (
