@@ -58,7 +58,7 @@ class Limits:
     idle_timeout: float = 30.0
     """A kept-alive connection waiting for its next request; then it is closed without an answer."""
     send_timeout: float = 60.0
-    """For the client to take one answer (no progress for this long closes the connection)."""
+    """For the client to take one whole answer; then the connection is closed."""
     max_connections: int = 64
     """Open connections per port (each holds a thread); one more is answered 503."""
     max_header_bytes: int = 64 * 1024
@@ -204,7 +204,7 @@ class _Connection:
             raise _Timeout
         self.sock.settimeout(remaining)
         try:
-            data = self.sock.recv(65536)
+            data = self.sock.recv(1 << 18)
         except TimeoutError:
             raise _Timeout from None
         except OSError:
