@@ -152,7 +152,11 @@ class HttpServer:
                 if not self._slots.acquire(blocking=False):
                     self._refuse(sock)
                     continue
-                threading.Thread(target=self._connection, args=(sock,), daemon=True).start()
+                try:
+                    threading.Thread(target=self._connection, args=(sock,), daemon=True).start()
+                except RuntimeError:  # no thread to be had: refuse this one, keep accepting
+                    self._slots.release()
+                    self._refuse(sock)
         finally:
             self._stopped.set()
 
@@ -235,7 +239,7 @@ class _Connection:
             if request is None:
                 return
             first = False
-            if not self._handle(request, started):
+            if not self._handle(request, time.perf_counter()):  # the log's duration: from the headers on
                 return
             if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
                 return

@@ -16,12 +16,14 @@ import sys
 import textwrap
 import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
 from cvat_function.tools.http_client import HttpAnswer, request
 from cvat_function.tools.serve_process import ServeProcess, descendants
+from cvat_function.tools.workers import MAX_TIMER, bounded_timeout
 
 from .raw_http import exchange, post_head
 
@@ -513,3 +515,19 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port} for echo" in result.stderr
     assert "--port-base or --port NAME=PORT" in result.stderr
+
+
+def test_the_timer_clamp_fits_what_poll_can_wait():
+    """Why serve clamps: poll() takes int milliseconds; 597 h overflows, MAX_TIMER does not."""
+    ours, theirs = socket.socketpair()
+    theirs.send(b"x")  # ready at once: poll returns without waiting, after converting its timeout
+    conn = Connection(ours.detach())
+    try:
+        assert conn.poll(MAX_TIMER)
+        with pytest.raises(OverflowError):
+            conn.poll(597 * 3600)
+    finally:
+        conn.close()
+        theirs.close()
+    assert bounded_timeout(597 * 3600, "eventTimeout", "f") == MAX_TIMER
+    assert bounded_timeout(30, "eventTimeout", "f") == 30
