@@ -7,7 +7,8 @@
 * A dashboard API on one port (8070) that a real CVAT can use (`CVAT_NUCLIO_HOST`/`CVAT_NUCLIO_PORT`):
   `GET /api/functions[/<name>]` and `POST /api/function_invocations`.
 * Workers, timeouts and limits follow function.yaml (`workers.Pool`); a body over `maxRequestBodySize`
-  is refused with 413 from its Content-Length, before it is read.
+  is refused with 413 while it arrives (from its Content-Length when it declares one), before the handler
+  runs. The HTTP layer and its limits against hostile clients are in `http_server`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -30,18 +29,16 @@ import yaml
 
 from ..core.config import NuclioSettings, parse_go_duration, settings_from_dict
 from .entry import is_function_dir, package_dir
+from .http_server import HttpServer, Limits, ReadBody, Request
 from .workers import Pool, Reply, json_reply
 
 log = logging.getLogger("cvat_function.tools.serve")
-request_log = logging.getLogger("cvat_function.tools.serve.requests")
 
 PROJECT = "cvat"
 NAMESPACE = "nuclio"
 PROJECT_LABEL = "nuclio.io/project-name"
 WATCHED_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".txt")
 _SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "node_modules"}
-_DRAIN_LIMIT = 64 * 1024 * 1024
-"""After a 413, read and discard at most this much of the refused body, so the client sees the answer."""
 
 
 # -- discovery ---------------------------------------------------------------------------------------
@@ -164,9 +161,10 @@ class ServedFunction:
 
     def invoke(self, message: dict[str, Any]) -> Reply:
         with self._lock:
-            pool, error = self.pool, self.error
+            pool = self.pool
         if pool is None:
-            return json_reply(503, {"error": "Server not ready", "state": "error", "reason": error})
+            reason = "function.yaml could not be read: the reason is in serve's log and the dashboard's status.message"
+            return json_reply(503, {"error": "Server not ready", "state": "error", "reason": reason})
         return pool.invoke(message)
 
     @property
@@ -208,141 +206,40 @@ class ServedFunction:
 
 
 # -- HTTP ----------------------------------------------------------------------------------------------
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "cvat-function-serve"
-    # headers and body go out in two writes; with Nagle's algorithm the second waits for the client's
-    # delayed ACK (up to 40 ms per answer)
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # `send_reply` logs one line per request instead
-
-    def do_GET(self) -> None:
-        self.server.app.handle(self)
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET
-
-    def send_reply(self, reply: Reply, started: float, label: str) -> None:
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        for key, value in reply.headers.items():
-            if key.lower() not in ("content-length", "content-type", "connection", "transfer-encoding"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(reply.body)
-        elapsed = (time.perf_counter() - started) * 1000
-        request_log.info(
-            "%s %s %s → %d in %.1f ms (worker %s)", label, self.command, self.path, reply.status, elapsed, reply.worker
-        )
-
-    def read_body(self, limit: int) -> bytes | None:
-        """The body, or None (connection to be closed) when it is larger than `limit`."""
-        length_header = self.headers.get("Content-Length")
-        if length_header is not None:
-            try:
-                length = int(length_header)
-            except ValueError:
-                length = -1
-            if length < 0:
-                self.close_connection = True
-                return None
-            if length > limit:
-                self.close_connection = True
-                self._drain(length)
-                return None
-            return self.rfile.read(length) if length else b""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked(limit)
-        return b""
-
-    def _read_chunked(self, limit: int) -> bytes | None:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline(100).split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline(1000).strip():  # trailers
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > limit:
-                self.close_connection = True
-                return None
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(10)
-
-    def _drain(self, length: int) -> None:
-        """Discard a refused body (bounded) so that the client, still sending, can read the 413."""
-        self.connection.settimeout(2.0)
-        remaining = min(length, _DRAIN_LIMIT)
-        try:
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 16))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-        except OSError:
-            pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], app: Any) -> None:
-        self.app = app
-        super().__init__(address, _Handler)
-
-
 def canonical_header(name: str) -> str:
     """`content-type` → `Content-Type`, as Go's net/http (and so Nuclio) spells header names."""
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
-def event_message(handler: _Handler, body: bytes, target: str | None = None) -> dict[str, Any]:
+def event_message(request: Request, body: bytes, target: str | None = None) -> dict[str, Any]:
     """What the processor hands the wrapper for one HTTP request (`target`: path?query, default the request's)."""
-    url = urlsplit(target or handler.path)
+    url = urlsplit(target or request.target)
     headers: dict[str, str] = {}
-    for key, value in handler.headers.items():
+    for key, value in request.headers:
         headers[canonical_header(key)] = value
     return {
         "body": body,
-        "content_type": handler.headers.get("Content-Type", ""),
+        "content_type": request.header("content-type", ""),
         "headers": headers,
-        "method": handler.command,
+        "method": request.method,
         "path": url.path or "/",
         "fields": dict(parse_qsl(url.query)),
     }
 
 
 class FunctionApp:
-    """The HTTP trigger of one function."""
+    """The HTTP trigger of one function: every method and path goes to the handler, but the health paths."""
 
     def __init__(self, function: ServedFunction) -> None:
         self.function = function
 
-    def handle(self, handler: _Handler) -> None:
-        started = time.perf_counter()
+    def route(self, request: Request) -> Reply | ReadBody:
         function = self.function
-        path = urlsplit(handler.path).path
-        if handler.command == "GET" and path in ("/ready", "/live", "/__internal/health"):
+        path = request.path
+        if request.method == "GET" and path in ("/ready", "/live", "/__internal/health"):
             ready = function.state == "ready" or path != "/ready"
-            reply = json_reply(200 if ready else 503, {"state": function.state, "reason": function.message})
-            handler.send_reply(reply, started, function.name)
-            return
-        body = handler.read_body(function.max_body)
-        if body is None:
-            reply = json_reply(413, {"error": f"request body exceeds maxRequestBodySize ({function.max_body} bytes)"})
-        else:
-            reply = function.invoke(event_message(handler, body))
-        handler.send_reply(reply, started, function.name)
+            return json_reply(200 if ready else 503, {"state": function.state})
+        return ReadBody(function.max_body, lambda req, body: function.invoke(event_message(req, body)))
 
 
 class DashboardApp:
@@ -352,64 +249,61 @@ class DashboardApp:
         self.functions = functions
         self.host = host
 
-    def _visible(self, handler: _Handler) -> dict[str, ServedFunction]:
-        project = handler.headers.get("x-nuclio-project-name")
-        namespace = handler.headers.get("x-nuclio-function-namespace")
+    def _visible(self, request: Request) -> dict[str, ServedFunction]:
+        project = request.header("x-nuclio-project-name")
+        namespace = request.header("x-nuclio-function-namespace")
         if (project and project != PROJECT) or (namespace and namespace != NAMESPACE):
             return {}
         return {f.name: f for f in self.functions}
 
-    def handle(self, handler: _Handler) -> None:
-        started = time.perf_counter()
-        path = urlsplit(handler.path).path.rstrip("/")
-        reply: Reply
+    def route(self, request: Request) -> Reply | ReadBody:
+        path = request.path.rstrip("/")
         if path == "/api/function_invocations":
-            reply = self._invoke(handler)
-        elif handler.command not in ("GET", "HEAD"):
-            handler.read_body(_DRAIN_LIMIT)
-            reply = json_reply(405, {"error": "this local dashboard only lists and invokes functions"})
-        elif path == "/api/functions":
-            reply = json_reply(200, {n: f.to_nuclio(self._host(handler)) for n, f in self._visible(handler).items()})
-        elif path.startswith("/api/functions/"):
-            function = self._visible(handler).get(path.removeprefix("/api/functions/"))
+            return self._invocation(request)
+        if request.method not in ("GET", "HEAD"):
+            return json_reply(405, {"error": "this local dashboard only lists and invokes functions"})
+        if path == "/api/functions":
+            return json_reply(200, {n: f.to_nuclio(self._host(request)) for n, f in self._visible(request).items()})
+        if path.startswith("/api/functions/"):
+            function = self._visible(request).get(path.removeprefix("/api/functions/"))
             if function is None:
-                reply = json_reply(404, {"error": "Function not found"})
-            else:
-                reply = json_reply(200, function.to_nuclio(self._host(handler)))
-        elif path == "/api/projects":
-            reply = json_reply(200, {PROJECT: {"metadata": {"name": PROJECT, "namespace": NAMESPACE}, "spec": {}}})
-        elif path in ("/ready", "/live", "/api/healthz"):
+                return json_reply(404, {"error": "Function not found"})
+            return json_reply(200, function.to_nuclio(self._host(request)))
+        if path == "/api/projects":
+            return json_reply(200, {PROJECT: {"metadata": {"name": PROJECT, "namespace": NAMESPACE}, "spec": {}}})
+        if path in ("/ready", "/live", "/api/healthz"):
             states = {f.name: f.state for f in self.functions}
             ready = path != "/ready" or all(s == "ready" for s in states.values())
-            reply = json_reply(200 if ready else 503, states)
-        else:
-            reply = json_reply(404, {"error": f"no such resource {path}"})
-        handler.send_reply(reply, started, "dashboard")
+            return json_reply(200 if ready else 503, states)
+        return json_reply(404, {"error": f"no such resource {path}"})
 
-    def _host(self, handler: _Handler) -> str:
-        return self.host if self.host not in ("0.0.0.0", "::", "") else handler.headers.get("Host", "").split(":")[0]
+    def _host(self, request: Request) -> str:
+        if self.host not in ("0.0.0.0", "::", ""):
+            return self.host
+        return (request.header("host") or "").split(":")[0]
 
-    def _invoke(self, handler: _Handler) -> Reply:
-        name = handler.headers.get("x-nuclio-function-name")
-        function = self._visible(handler).get(name or "") if name else None
-        limit = function.max_body if function else _DRAIN_LIMIT
-        body = handler.read_body(limit)
+    def _invocation(self, request: Request) -> Reply | ReadBody:
+        """Routed by header, so the function (and its body limit) is known before the body is read."""
+        name = request.header("x-nuclio-function-name")
         if not name:
             return json_reply(400, {"error": "x-nuclio-function-name header is required"})
+        function = self._visible(request).get(name)
         if function is None:
             return json_reply(404, {"error": f"Function {name} not found"})
-        if body is None:
-            return json_reply(413, {"error": f"request body exceeds maxRequestBodySize ({limit} bytes)"})
-        message = event_message(handler, body, handler.headers.get("x-nuclio-path") or "/")
-        message["headers"] = {k: v for k, v in message["headers"].items() if not k.lower().startswith("x-nuclio-")}
-        timeout = handler.headers.get("x-nuclio-invoke-timeout")
+        timeout = request.header("x-nuclio-invoke-timeout")
         if timeout:
             try:
                 parse_go_duration(timeout)
             except ValueError:
                 return json_reply(400, {"error": f"x-nuclio-invoke-timeout {timeout!r} is not a duration"})
-        reply = function.invoke(message)
-        return Reply(reply.status, reply.content_type, reply.body, reply.headers, f"{function.name}/{reply.worker}")
+
+        def invoke(req: Request, body: bytes) -> Reply:
+            message = event_message(req, body, req.header("x-nuclio-path") or "/")
+            message["headers"] = {k: v for k, v in message["headers"].items() if not k.lower().startswith("x-nuclio-")}
+            reply = function.invoke(message)
+            return Reply(reply.status, reply.content_type, reply.body, reply.headers, f"{function.name}/{reply.worker}")
+
+        return ReadBody(function.max_body, invoke)
 
 
 # -- the whole server ----------------------------------------------------------------------------------
@@ -426,6 +320,7 @@ class ServeOptions:
     reload: bool = False
     reload_interval: float = 1.0
     port_file: Path | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 class Serve:
@@ -435,8 +330,8 @@ class Serve:
         self.options = options
         self.root = options.root.resolve()
         self.functions: list[ServedFunction] = []
-        self.servers: list[_Server] = []
-        self.serving: list[_Server] = []
+        self.servers: list[HttpServer] = []
+        self.serving: list[HttpServer] = []
         self.stopping = threading.Event()
 
     def start(self) -> None:
@@ -477,9 +372,9 @@ class Serve:
         if self.options.port_file:
             self.write_port_file(self.options.port_file)
 
-    def _bind(self, host: str, port: int, app: Any, what: str) -> _Server:
+    def _bind(self, host: str, port: int, app: Any, what: str) -> HttpServer:
         try:
-            return _Server((host, port), app)
+            return HttpServer((host, port), app, what, self.options.limits)
         except OSError as e:
             self.close_servers()
             option = "--dashboard-port" if what == "dashboard" else "--port-base or --port NAME=PORT"

@@ -2,7 +2,7 @@
 
 The server starts one of these per `numWorkers` as a fresh interpreter with the function's environment
 (`spec.env`, `NUCLIO_*`, the function folder first on PYTHONPATH). It imports the handler, runs
-`init_context` once, reports `ready` (or `init_error` with the traceback and exits, as the wrapper does),
+`init_context` once, reports `ready` (or `init_error` with the reason and traceback, and exits, as the wrapper does),
 then answers one event at a time: the event is decoded by `nuclio_sdk.Event.deserialize` and the answer
 encoded by `nuclio_sdk.Response.from_entrypoint_output` (both via `wire`), exactly as in Nuclio.
 
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             if inspect.isawaitable(result):
                 loop.run_until_complete(result)
     except BaseException as e:  # the wrapper exits on any failure here; the server reports it
-        conn.send(("init_error", f"{type(e).__name__}: {e}\n{''.join(traceback.format_exception(e))}"))
+        # the reason for the dashboard's status, the traceback for serve's log only
+        conn.send(("init_error", f"{type(e).__name__}: {e}", "".join(traceback.format_exception(e))))
         return 1
     conn.send(("ready", time.perf_counter() - started))
 

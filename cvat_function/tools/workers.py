@@ -8,6 +8,10 @@ is `ready` only when every worker has finished `init_context`; one failing (or n
 * the handler runs longer than `eventTimeout` → 408, and that worker is killed and started again
   (its `init_context` runs again), as the processor restarts a stuck wrapper;
 * a worker that dies mid-event → 500 and a restart.
+
+A worker whose `init_context` raises exits, as Nuclio's wrapper does: the pool goes to `error`, the reason
+(exception type and message) becomes the dashboard's `status.message`, the traceback goes to serve's log
+only, and invocations get a 503 that names neither.
 """
 
 from __future__ import annotations
@@ -37,6 +41,18 @@ log = logging.getLogger("cvat_function.tools.serve")
 DEFAULT_READINESS_TIMEOUT = 120.0
 TIMEOUT_BODY = json.dumps({"error": "Execution timed out"}).encode()
 """What the processor answers with a 408 (Nuclio ≥ 1.15)."""
+MAX_TIMER = 7 * 24 * 3600.0
+"""The longest wait serve arms (one week): `poll()` takes int milliseconds and overflows past ~24.8 days, so
+an eventTimeout of 597 h would raise instead of waiting. Longer settings mean "never" and are clamped."""
+NOT_READY_HINT = "init_context failed: the reason is in serve's log and in the dashboard's status.message"
+
+
+def bounded_timeout(seconds: float, what: str, function: str) -> float:
+    """`seconds`, or MAX_TIMER (with a warning) when it is longer than any timer can wait."""
+    if seconds > MAX_TIMER:
+        log.warning("%s: %s of %g s is longer than serve waits; using %g s", function, what, seconds, MAX_TIMER)
+        return MAX_TIMER
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +128,9 @@ class Worker:
             return f"worker {self.id} exited with code {self.process.returncode} before it was ready"
         if message[0] == "ready":
             return None
-        return f"worker {self.id}: init_context failed: {message[1]}"
+        reason, details = message[1], message[2] if len(message) > 2 else ""
+        log.error("worker %s: init_context failed: %s\n%s", self.id, reason, details.rstrip())
+        return f"worker {self.id}: init_context failed: {reason}"
 
     def request(self, message: dict[str, Any], timeout: float | None) -> Reply | None:
         """The worker's answer, or None when it took longer than `timeout`."""
@@ -163,7 +181,15 @@ class Pool:
         self.num_workers = num_workers or settings.num_workers
         self.env = worker_environment(settings, function_dir, env_overrides or {})
         readiness = (settings.raw.get("spec") or {}).get("readinessTimeoutSeconds")
-        self.readiness_timeout = float(readiness) if isinstance(readiness, (int, float)) and readiness > 0 else 120.0
+        readiness_timeout = float(readiness) if isinstance(readiness, (int, float)) and readiness > 0 else 120.0
+        self.readiness_timeout = bounded_timeout(readiness_timeout, "readinessTimeoutSeconds", settings.name)
+        self.event_timeout = (
+            None if settings.event_timeout is None
+            else bounded_timeout(settings.event_timeout, "eventTimeout", settings.name)
+        )  # fmt: skip
+        self.availability_timeout = bounded_timeout(
+            settings.availability_timeout, "workerAvailabilityTimeoutMilliseconds", settings.name
+        )
         self.state = "building"
         self.message = ""
         # LIFO: a sequential caller keeps hitting the worker whose caches are warm; under load all are used
@@ -253,24 +279,32 @@ class Pool:
     def invoke(self, message: dict[str, Any]) -> Reply:
         """Run one event on a free worker, with Nuclio's 503/408 rules."""
         if self.state != "ready":
-            return json_reply(503, {"error": "Server not ready", "state": self.state, "reason": self.message})
+            payload = {"error": "Server not ready", "state": self.state}
+            return json_reply(503, payload | ({"reason": NOT_READY_HINT} if self.state == "error" else {}))
         try:
-            wait = self.settings.availability_timeout
+            wait = self.availability_timeout
             worker = self.idle.get(timeout=wait) if wait > 0 else self.idle.get_nowait()
         except queue.Empty:
             return Reply(503, "text/plain", b"")
         with self._lock:
             self._busy.add(worker.id)
         try:
-            reply = worker.request(message, self.settings.event_timeout)
+            reply = worker.request(message, self.event_timeout)
         except WorkerDied as e:
             self.restart(worker, str(e))
             return Reply(500, "text/plain", f"{e}; it is being restarted".encode(), worker=worker.id)
+        except BaseException as e:
+            # whatever went wrong, the worker's state is unknown: replace it rather than lose it
+            log.exception("%s: worker %s: event failed in serve", self.settings.name, worker.id)
+            self.restart(worker, f"serve failed while it held the event: {type(e).__name__}")
+            if not isinstance(e, Exception):
+                raise
+            return Reply(500, "text/plain", b"serve failed while handling the event; see its log", worker=worker.id)
         finally:
             with self._lock:
                 self._busy.discard(worker.id)
         if reply is None:
-            self.restart(worker, f"event exceeded eventTimeout ({self.settings.event_timeout:g} s)")
+            self.restart(worker, f"event exceeded eventTimeout ({self.event_timeout:g} s)")
             return Reply(408, "application/json", TIMEOUT_BODY, worker=worker.id)
         if self._closed:
             worker.stop()

@@ -6,6 +6,7 @@ repo (`examples/<name>/`), each with the Nuclio settings its tests need. Every w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,12 +16,16 @@ import sys
 import textwrap
 import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
 from cvat_function.tools.http_client import HttpAnswer, request
 from cvat_function.tools.serve_process import ServeProcess, descendants
+from cvat_function.tools.workers import MAX_TIMER, bounded_timeout
+
+from .raw_http import exchange, post_head
 
 MAIN_PY = textwrap.dedent(
     '''
@@ -159,10 +164,12 @@ def served(tmp_path_factory):
         "busy": write_function(root / "examples" / "busy", "busy", wait_ms=200),
         "small": write_function(root / "examples" / "small", "small", max_body=1024),
         "broken": write_function(root / "examples" / "broken", "broken", fail=True),
+        "forever": write_function(root / "examples" / "forever", "forever", event_timeout="600h"),
     }
-    serve = ServeProcess(root, ["--env", "FROM_CLI=cli-value"], log_path=root / "serve.log").start()
+    args = ["--env", "FROM_CLI=cli-value", "--header-timeout", "1", "--body-timeout", "1.5"]
+    serve = ServeProcess(root, args, log_path=root / "serve.log").start()
     try:
-        for name in ("echo", "slow", "busy", "small"):
+        for name in ("echo", "slow", "busy", "small", "forever"):
             serve.wait_ready(30, serve.url(name) + "ready")
         serve.logs = logs  # type: ignore[attr-defined]
         yield serve
@@ -272,18 +279,114 @@ def test_an_event_over_event_timeout_is_a_408_and_the_worker_restarts(served):
     assert str(answer.json()["pid"]) == calls(log, "init")[-1]
 
 
-def test_a_failing_init_context_is_an_error_state_with_the_reason(served):
+def test_a_failing_init_context_is_an_error_state_with_the_reason_in_the_log_and_dashboard_only(served):
     url = served.url("broken")
     ready = request(url + "ready")
     assert ready.status == 503
-    assert ready.json()["state"] == "error"
+    assert ready.json() == {"state": "error"}
     answer = post(url, {})
     assert answer.status == 503
-    assert "no weights at /models/missing.onnx" in answer.json()["reason"]
+    assert answer.json()["state"] == "error"
+    assert "serve's log" in answer.json()["reason"]
+    for client_sees in (ready.text, answer.text):
+        assert "Traceback" not in client_sees
+        assert "missing.onnx" not in client_sees
+        assert "main.py" not in client_sees
     listed = request(served.dashboard_url + "/api/functions/broken", headers={"x-nuclio-project-name": "cvat"}).json()
     assert listed["status"]["state"] == "error"
-    assert "ValueError: no weights at /models/missing.onnx" in listed["status"]["message"]
+    reason = "worker 0: init_context failed: ValueError: no weights at /models/missing.onnx"
+    assert listed["status"]["message"] == reason
     assert request(served.dashboard_url + "/ready").status == 503  # not every function is ready
+    log = served.log_tail(100_000)
+    assert f"{reason}\nTraceback" in log
+    assert 'main.py", line' in log
+    # as with Nuclio's wrapper, the worker is gone: no process of serve runs in the broken folder
+    assert served.process is not None
+    broken_dir = str(Path(served.ports["dirs"]["broken"]).resolve())
+    cwds = []
+    for pid in descendants(served.process.pid):
+        with contextlib.suppress(OSError):
+            cwds.append(os.readlink(f"/proc/{pid}/cwd"))
+    assert cwds  # the other functions' workers
+    assert broken_dir not in cwds
+
+
+def test_an_absurd_event_timeout_is_clamped_and_never_loses_the_worker(served):
+    """600 h overflows poll()'s milliseconds; serve clamps it (with a warning) and the worker keeps serving."""
+    url = served.url("forever")
+    for _ in range(3):  # one worker: each answer means it came back to the pool
+        assert post(url, {}, timeout=10).status == 200
+    assert "forever: eventTimeout of 2.16e+06 s is longer than serve waits" in served.log_tail(100_000)
+
+
+# -- hostile clients, end to end (the HTTP layer's own tests are in test_http_server.py) -----------------
+def _port(served, name: str | None = None) -> int:
+    return served.ports["functions"][name] if name else served.ports["dashboard"]
+
+
+def test_a_negative_chunk_size_is_400_not_a_read_to_eof(served):
+    log = served.logs["small"]
+    before = len(calls(log, "handle"))
+    head = post_head("/", "Transfer-Encoding: chunked", "Content-Type: application/json")
+    answer = exchange(_port(served, "small"), [head + b"-1\r\n", b"x" * 100_000])
+    assert answer.status == 400, answer.raw
+    assert answer.closed
+    assert len(calls(log, "handle")) == before
+
+
+def test_a_chunked_body_over_max_request_body_size_is_413_and_never_handled(served):
+    log = served.logs["small"]
+    before = len(calls(log, "handle"))
+    body = b"".join(b"100\r\n" + b"y" * 256 + b"\r\n" for _ in range(5)) + b"0\r\n\r\n"  # 1280 > 1024
+    answer = exchange(_port(served, "small"), post_head("/", "Transfer-Encoding: chunked") + body)
+    assert answer.status == 413, answer.raw
+    assert b"maxRequestBodySize (1024 bytes)" in answer.raw
+    assert len(calls(log, "handle")) == before
+
+
+def test_transfer_encoding_and_content_length_together_are_refused(served):
+    log = served.logs["echo"]
+    before = len(calls(log, "handle"))
+    smuggled = post_head("/smuggled", "Content-Length: 0")
+    data = post_head("/", "Content-Length: 5", "Transfer-Encoding: chunked") + b"2\r\n{}\r\n0\r\n\r\n" + smuggled
+    answer = exchange(_port(served, "echo"), data)
+    assert answer.statuses == [400], answer.raw
+    assert len(calls(log, "handle")) == before
+
+
+def test_a_get_with_a_body_reaches_the_handler_and_the_next_request_is_its_own(served):
+    inner = post_head("/smuggled", "Content-Length: 0")
+    first = post_head("/a", "Content-Type: text/plain", f"Content-Length: {len(inner)}", method="GET") + inner
+    answer = exchange(_port(served, "echo"), first + post_head("/b", "Connection: close", method="GET"))
+    assert answer.statuses == [200, 200], answer.raw
+    bodies = [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in answer.raw.split(b"HTTP/1.1 ")[1:]]
+    assert [(b["method"], b["path"], b["body"]) for b in bodies] == [("GET", "/a", inner.decode()), ("GET", "/b", "")]
+
+
+def test_a_half_sent_request_is_408_after_the_body_timeout(served):
+    answer = exchange(_port(served, "echo"), post_head("/", "Content-Length: 100") + b"{", read_for=8)
+    assert answer.status == 408, answer.raw
+    assert answer.seconds < 5
+    stalled = exchange(_port(served), b"GET /api/functions HTTP/1.1\r\nHost: x\r\n", read_for=8)
+    assert stalled.status == 408, stalled.raw  # the dashboard too
+    assert post(served.url("echo"), {}).status == 200
+
+
+def test_the_dashboard_answers_404_for_an_unknown_function_without_reading_its_body(served):
+    head = post_head("/api/function_invocations", "x-nuclio-function-name: nope", f"Content-Length: {64 << 20}")
+    answer = exchange(_port(served), [head, b"z" * 65536])
+    assert answer.status == 404, answer.raw
+    assert answer.closed
+    assert answer.seconds < 4
+
+
+def test_dashboard_invocations_use_the_named_functions_body_limit_chunked_too(served):
+    body = b"500\r\n" + b"q" * 1280 + b"\r\n0\r\n\r\n"
+    head = post_head("/api/function_invocations", "x-nuclio-function-name: small", "Transfer-Encoding: chunked")
+    assert exchange(_port(served), head + body).status == 413
+    head = post_head("/api/function_invocations", "x-nuclio-function-name: echo", "Transfer-Encoding: chunked")
+    answer = exchange(_port(served), head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n") + body)
+    assert answer.status == 200, answer.raw  # 32 MiB for echo
 
 
 # -- the dashboard ---------------------------------------------------------------------------------------
@@ -299,7 +402,7 @@ def test_the_dashboard_lists_functions_as_cvat_parses_them(served):
     answer = request(served.dashboard_url + "/api/functions", headers=CVAT_HEADERS)
     assert answer.status == 200
     listed = answer.json()
-    assert set(listed) == {"echo", "slow", "busy", "small", "broken"}
+    assert set(listed) == {"echo", "slow", "busy", "small", "broken", "forever"}
     echo = listed["echo"]
     assert echo["metadata"]["name"] == "echo"
     assert echo["metadata"]["namespace"] == "nuclio"
@@ -412,3 +515,19 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port} for echo" in result.stderr
     assert "--port-base or --port NAME=PORT" in result.stderr
+
+
+def test_the_timer_clamp_fits_what_poll_can_wait():
+    """Why serve clamps: poll() takes int milliseconds; 597 h overflows, MAX_TIMER does not."""
+    ours, theirs = socket.socketpair()
+    theirs.send(b"x")  # ready at once: poll returns without waiting, after converting its timeout
+    conn = Connection(ours.detach())
+    try:
+        assert conn.poll(MAX_TIMER)
+        with pytest.raises(OverflowError):
+            conn.poll(597 * 3600)
+    finally:
+        conn.close()
+        theirs.close()
+    assert bounded_timeout(597 * 3600, "eventTimeout", "f") == MAX_TIMER
+    assert bounded_timeout(30, "eventTimeout", "f") == 30

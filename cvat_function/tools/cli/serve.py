@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .. import serve as serving
+from ..http_server import Limits
 
 HELP = "serve the functions like Nuclio, with a dashboard API a real CVAT can use"
 
@@ -54,6 +55,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reload", action="store_true", help="restart a function's workers when its files change")
     parser.add_argument("--port-file", type=Path, help="write the bound ports as JSON here (for scripts and tests)")
     parser.add_argument("--quiet", action="store_true", help="log no per-request lines")
+    limits = Limits()
+    parser.add_argument(
+        "--header-timeout", type=float, default=limits.header_timeout, metavar="S",
+        help=f"a request's headers must arrive within S seconds of its first byte (default {limits.header_timeout:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--body-timeout", type=float, default=limits.body_timeout, metavar="S",
+        help=f"its body within S seconds of the headers (default {limits.body_timeout:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--idle-timeout", type=float, default=limits.idle_timeout, metavar="S",
+        help=f"close a kept-alive connection idle for S seconds (default {limits.idle_timeout:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-connections", type=int, default=limits.max_connections, metavar="N",
+        help=f"open connections per port; one more is answered 503 (default {limits.max_connections})",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +82,16 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("cvat_function.tools.serve.requests").setLevel(logging.WARNING)
     if args.workers is not None and args.workers < 1:
         print("error: --workers must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        limits = Limits(
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            idle_timeout=args.idle_timeout,
+            max_connections=args.max_connections,
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     options = serving.ServeOptions(
         root=args.root,
@@ -76,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
         env=dict(args.env),
         reload=args.reload,
         port_file=args.port_file,
+        limits=limits,
     )
     return serving.run(options)
