@@ -221,7 +221,10 @@ def test_cpu_and_gpu_files_may_differ_in_build_resources_and_workers(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"metadata__annotations__spec": spec_json({"name": "person"}, {"name": "car"})}, "label 'car' is here but not"),
+        (
+            {"metadata__annotations__spec": spec_json({"name": "person"}, {"name": "car"})},
+            "label 'car' is here but not",
+        ),
         ({"metadata__annotations__name": "Other"}, "metadata.annotations.name: 'Other' differs"),
         ({"spec__env": [{"name": "MODEL_PATH", "value": "/gpu.onnx"}]}, "spec.env.MODEL_PATH: '/gpu.onnx' differs"),
         ({"spec__handler": "gpu_main:handler"}, "spec.handler: 'gpu_main:handler' differs"),
@@ -312,7 +315,7 @@ def test_validate_cli_on_the_repo_passes(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=REPO, check=False, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "detector request with astronaut.jpg" in result.stdout
+    assert "request with astronaut.jpg" in result.stdout  # whatever kind the root function is
 
 
 @pytest.mark.parametrize(

@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{gpu}: in step with {cpu.name}")
         return 0
     if args.check:
-        for finding in lint_pair(cpu, gpu) or [f"{gpu}: comments or layout differ from {cpu.name}'s"]:
-            print(finding)
+        findings = [str(f) for f in lint_pair(cpu, gpu)]
+        for line in findings or [f"{gpu}: comments or layout differ from {cpu.name}'s"]:
+            print(line)
         print(f"{gpu}: out of step; run `python -m cvat_function sync-gpu {args.dir}`")
         return 1
     gpu.write_text(after, encoding="utf-8")
