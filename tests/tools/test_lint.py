@@ -255,7 +255,7 @@ def test_a_handler_module_that_does_not_exist_is_an_error(tmp_path):
 # -- the repo's own files ------------------------------------------------------------------------------------
 def repo_function_dirs() -> list[Path]:
     dirs = [REPO, *sorted(p for p in (REPO / "examples").glob("*") if (p / "function.yaml").is_file())]
-    return dirs
+    return dirs + sorted(p.parent for p in (REPO / "tests" / "fixtures").glob("*/function.yaml"))
 
 
 @pytest.mark.parametrize("folder", repo_function_dirs(), ids=lambda p: p.name)
