@@ -13,7 +13,7 @@ LINT_STAMP := $(VENV)/.lint-ci-installed
 # The ONNX example's generated demo model (git-ignored); nothing once examples/onnx-detector is gone.
 ONNX_DEMO := $(if $(wildcard examples/onnx-detector/make_demo_model.py),examples/onnx-detector/weights/model.onnx)
 
-.PHONY: help install test lint lint-ci invoke bench serve validate soak weights demo-model image image-gpu deploy deploy-gpu deploy-image
+.PHONY: help install test lint lint-ci invoke bench serve validate soak sync-gpu weights demo-model image image-gpu deploy deploy-gpu deploy-image
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -42,6 +42,11 @@ lint: install ## ruff and mypy (framework, root function, scripts, every example
 		(cd $$d && MYPYPATH=../.. ../../$(BIN)/mypy --config-file ../../pyproject.toml --explicit-package-bases \
 			$$(ls *.py | grep -v '^test_')) || exit 1; \
 	done
+	@# the framework tests' fixture functions (tests/fixtures/*), one level deeper
+	@for d in tests/fixtures/*/; do \
+		(cd $$d && MYPYPATH=../../.. ../../../$(BIN)/mypy --config-file ../../../pyproject.toml \
+			--explicit-package-bases *.py) || exit 1; \
+	done
 
 $(LINT_STAMP): requirements-lint.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-lint.txt
@@ -67,6 +72,9 @@ validate: install | $(ONNX_DEMO) ## lint every function.yaml as CVAT and Nuclio 
 
 soak: install ## 10 000 requests at concurrency 8 against serve: errors, p50/p95, memory growth
 	$(BIN)/python -m cvat_function soak --requests 10000 --concurrency 8
+
+sync-gpu: install ## write function-gpu.yaml's labels, annotations and env from function.yaml (labels are written once)
+	$(BIN)/python -m cvat_function sync-gpu
 
 weights: install ## download and verify the files listed in weights.lock (before a source deploy)
 	$(BIN)/python scripts/fetch_weights.py

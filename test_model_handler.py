@@ -1,7 +1,11 @@
-"""What the template's default model (OpenCV face + person) must find.
+"""What the template's default model (OpenCV face + person) must find: YOUR test file.
 
-When you replace model_handler.py with your own model, replace this file with the expectations of your
-model; the rest of the suite (request matrix, contract suite) holds for any ModelHandler.
+TODO(template): this is the one test file you replace. When you put your own model in model_handler.py,
+write here what it must find on your images; the fixtures (`call`, `astronaut_b64`) come from conftest.py next
+to it. Everything under tests/ is the framework's and never looks at your model: the contract suite
+(tests/tools/test_contract.py) checks any model in this folder for valid CVAT answers, and the other framework
+tests run on function folders of their own (tests/fixtures/). So with your model in place, only this file
+can fail until you rewrite it.
 """
 
 from __future__ import annotations

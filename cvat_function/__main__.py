@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{cli.__name__}.{info.name}")
-        sub = verbs.add_parser(info.name, help=module.HELP, description=module.__doc__)
+        # a verb of two words is a module with an underscore (sync_gpu) and a verb with a hyphen (sync-gpu)
+        sub = verbs.add_parser(info.name.replace("_", "-"), help=module.HELP, description=module.__doc__)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser

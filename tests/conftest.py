@@ -1,5 +1,9 @@
-"""The shared fixtures (tests/support.py) for every test below this folder."""
+"""The shared fixtures (tests/support.py) for every test below this folder.
 
-from .support import astronaut_b64, call, platform
+`call` here is the fixture detector's (tests/fixtures/detector), not the root function's: it overrides the
+root conftest.py's `call`, which belongs to the user's test_model_handler.py.
+"""
 
-__all__ = ["astronaut_b64", "call", "platform"]
+from .support import astronaut_b64, call, detector, no_environment_leak
+
+__all__ = ["astronaut_b64", "call", "detector", "no_environment_leak"]

@@ -1,29 +1,50 @@
-"""Shared helpers and fixtures: images drawn at test time, and calls to main.handler the way Nuclio makes them."""
+"""Shared helpers and fixtures: images drawn at test time, the framework's fixture functions, and calls to a
+function's handler the way Nuclio makes them.
+
+The framework's tests run against the function folders under tests/fixtures/, never the root function: the root
+is the user's model, and only test_model_handler.py (with the root conftest.py) may depend on it."""
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from nuclio_sdk.test import Platform
 from PIL import Image
 
-import main
-from cvat_function.tools.wire import WireResponse, encode_output, exception_response, make_event
+from cvat_function.tools.wire import (
+    LocalFunction,
+    WireResponse,
+    encode_output,
+    exception_response,
+    make_event,
+    make_logger,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+"""Function folders of the framework's tests: detector/, interactor/, tracker/, reid/ (see its README.md)."""
 ASSETS = ROOT / "assets"
 ASTRONAUT = ASSETS / "astronaut.jpg"
 ASTRONAUT_FACE = (177.0, 67.0, 270.0, 160.0)  # where the face is, measured once by eye and by the cascade
 
 Call = Callable[..., WireResponse]
+
+
+def function_folders(root: Path = ROOT) -> list[Path]:
+    """Every function folder the repo ships: the root and each examples/<name>/ with a function.yaml (found, not
+    listed, so a deleted examples/ or a new example changes the cases and nothing else)."""
+    examples = sorted(p.parent for p in (root / "examples").glob("*/function.yaml"))
+    return [root, *examples]
 
 
 def b64(data: bytes) -> str:
@@ -66,26 +87,75 @@ def iou(a: Any, b: Any) -> float:
     return inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter)
 
 
-@pytest.fixture(scope="session")
-def platform() -> Platform:
-    """One mock Nuclio platform: it runs main.init_context once, on the first call, like a worker."""
-    return Platform()
+def fixture_function(kind: str) -> LocalFunction:
+    """Load tests/fixtures/<kind> as one Nuclio worker, with none of the CVAT_FUNCTION_* settings a test may
+    have set: it answers with the defaults (strict shape checks), whichever test loads it first."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("CVAT_FUNCTION_")]:
+            patch.delenv(key)
+        return LocalFunction(FIXTURES / kind, logger=make_logger(io.StringIO()))
 
 
-@pytest.fixture(scope="session")
-def call(platform: Platform) -> Call:
-    """POST a body to main.handler and get back exactly what Nuclio would put on the wire."""
+def wire_call(handler: Callable[[Any], Any]) -> Call:
+    """`call(body, content_type)` for a `handler(event)`: what Nuclio would put on the wire."""
 
     def _call(body: Any, content_type: str = "application/json") -> WireResponse:
         raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        event = make_event(raw, content_type)
         try:
-            output = platform.call_handler(main.handler, event)
+            output = handler(make_event(raw, content_type))
         except Exception as e:  # what the wrapper does with an exception
             return exception_response(e)
         return encode_output(output)
 
     return _call
+
+
+def fixture_model(kind: str) -> Any:
+    """The ModelHandler class of tests/fixtures/<kind>, imported under a name of its own (never `model_handler`,
+    which is the root's)."""
+    path = FIXTURES / kind / "model_handler.py"
+    name = f"fixture_{kind}_model_handler"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name].ModelHandler
+
+
+@pytest.fixture(scope="session")
+def detector() -> LocalFunction:
+    """The fixture detector (tests/fixtures/detector), loaded once."""
+    return fixture_function("detector")
+
+
+@pytest.fixture(scope="session")
+def call(detector: LocalFunction) -> Call:
+    """POST a body to the fixture detector's handler and get back exactly what Nuclio would put on the wire."""
+    return wire_call(lambda event: detector.module.handler(detector.context, event))
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # pytest's own, set per phase
+
+
+@pytest.fixture(autouse=True)
+def no_environment_leak() -> Iterator[None]:
+    """A test that changes os.environ without monkeypatch would change what every later test loads
+    (MODEL_PATH, CVAT_FUNCTION_*): fail it, naming the keys, and put the environment back."""
+    before = _environment()
+    yield
+    after = _environment()
+    if after != before:
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        for key in changed:
+            if key in before:
+                os.environ[key] = before[key]
+            else:
+                os.environ.pop(key, None)
+        pytest.fail(f"the test left os.environ changed ({', '.join(changed)}): use monkeypatch.setenv/delenv")
 
 
 @pytest.fixture(scope="session")

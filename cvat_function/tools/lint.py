@@ -306,7 +306,10 @@ def lint_pair(cpu: Path, gpu: Path) -> list[Finding]:
     if problems or more or not isinstance(raw_cpu, Mapping) or not isinstance(raw_gpu, Mapping):
         return []  # reported by lint_file
     out = _Collector(str(gpu))
-    fix = f"keep both files identical here ({_MAY_DIFFER_BETWEEN_CPU_AND_GPU})"
+    fix = (
+        f"run `python -m cvat_function sync-gpu {gpu.parent}` (writes {gpu.name}'s name, annotations, labels and "
+        f"env from {cpu.name}), or edit both alike ({_MAY_DIFFER_BETWEEN_CPU_AND_GPU})"
+    )
     meta_cpu, meta_gpu = raw_cpu.get("metadata") or {}, raw_gpu.get("metadata") or {}
     spec_cpu, spec_gpu = raw_cpu.get("spec") or {}, raw_gpu.get("spec") or {}
     if meta_cpu.get("name") != meta_gpu.get("name"):
@@ -315,8 +318,9 @@ def lint_pair(cpu: Path, gpu: Path) -> list[Finding]:
     ann_gpu = {str(k): annotation_string(v) for k, v in (meta_gpu.get("annotations") or {}).items()}
     for key in sorted(ann_cpu.keys() | ann_gpu.keys()):
         if key == "spec":
-            if _labels_json(ann_cpu.get(key)) != _labels_json(ann_gpu.get(key)):
-                out.error("metadata.annotations.spec", f"the labels differ from {cpu.name}'s", fix)
+            differences = label_differences(_labels_json(ann_cpu.get(key)), _labels_json(ann_gpu.get(key)), cpu.name)
+            for where, message in differences:
+                out.error(f"metadata.annotations.spec{where}", f"{message} (the labels differ from {cpu.name}'s)", fix)
         elif ann_cpu.get(key) != ann_gpu.get(key):
             out.error(
                 f"metadata.annotations.{key}",
@@ -331,6 +335,52 @@ def lint_pair(cpu: Path, gpu: Path) -> list[Finding]:
         if env_cpu.get(key) != env_gpu.get(key):
             out.error(f"spec.env.{key}", f"{env_gpu.get(key)!r} differs from {cpu.name}'s {env_cpu.get(key)!r}", fix)
     return out.findings
+
+
+def label_differences(cpu: object, gpu: object, cpu_name: str = "function.yaml") -> list[tuple[str, str]]:
+    """(where, what) for each label, attribute or field that differs between two label lists, by label name."""
+    if cpu == gpu:
+        return []
+    if not (isinstance(cpu, list) and isinstance(gpu, list)):
+        return [("", f"is not the same label list as {cpu_name}'s")]
+    named_cpu, named_gpu = _by_name(cpu), _by_name(gpu)
+    if named_cpu is None or named_gpu is None:
+        return [("", f"is not the same label list as {cpu_name}'s")]
+    out: list[tuple[str, str]] = []
+    for name in [*named_cpu, *(n for n in named_gpu if n not in named_cpu)]:
+        where = f"[{name!r}]"
+        if name not in named_gpu:
+            out.append((where, f"label {name!r} is missing here but in {cpu_name}"))
+        elif name not in named_cpu:
+            out.append((where, f"label {name!r} is here but not in {cpu_name}"))
+        else:
+            out += [
+                (f"{where}{w}", f"label {name!r}: {m}")
+                for w, m in _field_differences(named_cpu[name], named_gpu[name], cpu_name)
+            ]
+    if not out:
+        out.append(("", f"the same labels as {cpu_name}'s, in another order"))
+    return out
+
+
+def _by_name(labels: list[Any]) -> dict[str, Any] | None:
+    if not all(isinstance(item, Mapping) and isinstance(item.get("name"), str) for item in labels):
+        return None
+    return {item["name"]: item for item in labels}
+
+
+def _field_differences(cpu: Mapping[str, Any], gpu: Mapping[str, Any], cpu_name: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key in [*cpu, *(k for k in gpu if k not in cpu)]:
+        if cpu.get(key) == gpu.get(key):
+            continue
+        if key in ("attributes", "sublabels") and isinstance(cpu.get(key), list) and isinstance(gpu.get(key), list):
+            kind = "attribute" if key == "attributes" else "sublabel"
+            nested = label_differences(cpu[key], gpu[key], cpu_name)
+            out += [(f".{key}{w}", m.replace("label ", f"{kind} ", 1)) for w, m in nested]
+        else:
+            out.append((f".{key}", f"{key} is {gpu.get(key)!r} here, {cpu.get(key)!r} in {cpu_name}"))
+    return out
 
 
 def _labels_json(text: str | None) -> object:

@@ -20,27 +20,27 @@ import numpy as np
 
 from cvat_function import Labels, Shape, mask
 
-# TODO(template): a disc wider than the largest object, to estimate the background (pixels).
+# A disc wider than the largest object, to estimate the background (pixels).
 BACKGROUND_SIZE = 101
-# TODO(template): smaller components are noise (pixels).
+# Smaller components are noise (pixels).
 MIN_AREA = 200
 
 
 class ModelHandler:
     """Load once in `__init__` (once per Nuclio worker), answer each frame in `infer`."""
 
-    # TODO(template): the layout `infer` receives: "RGB", "BGR" (OpenCV) or "GRAY".
+    # The layout `infer` receives: "RGB", "BGR" (OpenCV) or "GRAY".
     color_order = "GRAY"
-    # TODO(template): every label name the model can emit; checked against function.yaml when the function starts.
+    # Every label name the model can emit; checked against function.yaml when the function starts.
     labels = ("coin",)
 
     def __init__(self, labels: Labels) -> None:
-        # TODO(template): load your segmentation model here.
+        # A classical pipeline: no weights, only the two morphology kernels.
         self.background_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BACKGROUND_SIZE, BACKGROUND_SIZE))
         self.speck_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
     def infer(self, image: np.ndarray, threshold: float) -> list[Shape]:
-        # TODO(template): return mask(...) shapes (label names from function.yaml), one per instance.
+        # mask(...) shapes (label names from function.yaml), one per instance.
         smooth = cv2.GaussianBlur(image, (5, 5), 0)
         background = cv2.morphologyEx(smooth, cv2.MORPH_OPEN, self.background_kernel)
         top_hat = cv2.subtract(smooth, background)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cvat_function.core.labels import checkbox_attribute_spec, keypoint_spec, number_attribute_spec, skeleton_label_spec
 
-# TODO(template): your labels; the keypoints of a skeleton are its sublabels.
+# The labels; the keypoints of a skeleton are its sublabels.
 LABELS = [
     skeleton_label_spec(
         "face",

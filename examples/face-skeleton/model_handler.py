@@ -29,13 +29,13 @@ PRIOR = {"right_eye": (0.30, 0.38), "left_eye": (0.70, 0.38), "mouth": (0.50, 0.
 class ModelHandler:
     """Load once in `__init__` (once per Nuclio worker), answer each frame in `infer`."""
 
-    # TODO(template): the layout `infer` receives: "RGB", "BGR" (OpenCV) or "GRAY".
+    # The layout `infer` receives: "RGB", "BGR" (OpenCV) or "GRAY".
     color_order = "GRAY"
-    # TODO(template): every label name the model can emit; checked against function.yaml when the function starts.
+    # Every label name the model can emit; checked against function.yaml when the function starts.
     labels = ("face",)
 
     def __init__(self, labels: Labels) -> None:
-        # TODO(template): load your keypoint model here.
+        # OpenCV's Haar cascades ship in the wheel: nothing to download.
         self.faces = self._cascade("haarcascade_frontalface_default.xml")
         self.eyes = self._cascade("haarcascade_eye.xml")
         self.mouths = self._cascade("haarcascade_smile.xml")
@@ -48,7 +48,7 @@ class ModelHandler:
         return cascade
 
     def infer(self, image: np.ndarray, threshold: float) -> list[Shape]:
-        # TODO(template): return skeleton(...) shapes with one keypoint(...) per sublabel in function.yaml.
+        # skeleton(...) shapes with one keypoint(...) per sublabel in function.yaml.
         gray = cv2.equalizeHist(image)
         side = max(24, min(gray.shape) // 20)
         boxes, _, margins = self.faces.detectMultiScale3(

@@ -18,9 +18,9 @@ import numpy as np
 
 from cvat_function import InteractorMask, InteractorRequest, Labels, interactor_mask
 
-# TODO(template): the largest side GrabCut works at; larger regions are scaled down and the mask back up.
+# The largest side GrabCut works at; larger regions are scaled down and the mask back up.
 WORKING_SIZE = 320
-# TODO(template): without a box, how far the search region extends around the clicks (share of the short side).
+# Without a box, how far the search region extends around the clicks (share of the short side).
 GROW = 0.3
 ITERATIONS = 4
 
@@ -28,15 +28,15 @@ ITERATIONS = 4
 class ModelHandler:
     """Load once in `__init__` (once per Nuclio worker), answer each interaction in `interact`."""
 
-    # TODO(template): the layout `interact` receives: "RGB", "BGR" (OpenCV) or "GRAY".
+    # The layout `interact` receives: "RGB", "BGR" (OpenCV) or "GRAY".
     color_order = "BGR"
 
     def __init__(self, labels: Labels) -> None:
-        # TODO(template): load your interactive model here (interactors have no labels: `labels` is empty).
+        # GrabCut needs no model (interactors have no labels: `labels` is empty).
         self.rng_seed = 0
 
     def interact(self, image: np.ndarray, request: InteractorRequest) -> list[InteractorMask]:
-        # TODO(template): run your model on `image` with `request.pos_points`, `.neg_points`, `.obj_bbox`;
+        # GrabCut on `image` from `request.pos_points`, `.neg_points`, `.obj_bbox`;
         # return masks built with interactor_mask(...), best first, [] when there is nothing to return.
         height, width = image.shape[:2]
         left, top, right, bottom = self._region(request, width, height)

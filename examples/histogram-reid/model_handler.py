@@ -18,22 +18,22 @@ import numpy as np
 from cvat_function import Labels, ReidBox, ReidRequest
 from cvat_function.core.assignment import linear_assignment
 
-# TODO(template): histogram resolution; more bins separate colours better and tolerate less change.
+# Histogram resolution; more bins separate colours better and tolerate less change.
 HUE_BINS, SAT_BINS = 30, 32
 
 
 class ModelHandler:
     """Load once in `__init__` (once per Nuclio worker), answer each pair of frames in `match`."""
 
-    # TODO(template): the layout `match` receives: "RGB", "BGR" (OpenCV) or "GRAY".
+    # The layout `match` receives: "RGB", "BGR" (OpenCV) or "GRAY".
     color_order = "BGR"
 
     def __init__(self, labels: Labels) -> None:
-        # TODO(template): load your re-identification model here (ReID functions have no labels).
+        # Histograms need no model (ReID functions have no labels).
         pass
 
     def match(self, image0: np.ndarray, image1: np.ndarray, request: ReidRequest) -> list[int]:
-        # TODO(template): return, for each box of request.boxes0, an index into request.boxes1 or -1.
+        # For each box of request.boxes0, an index into request.boxes1 or -1.
         if not request.boxes0 or not request.boxes1:
             return [-1] * len(request.boxes0)
         features0 = np.stack([self._features(image0, box) for box in request.boxes0])

@@ -30,15 +30,15 @@ import onnxruntime
 from cvat_function import Labels, Shape, rectangle
 from cvat_function.core.labels import parse_class_names
 
-# TODO(template): the model file; $MODEL_PATH (function.yaml spec.env) overrides it.
+# The model file; $MODEL_PATH (function.yaml spec.env) overrides it.
 DEFAULT_MODEL_PATH = Path(__file__).with_name("weights") / "model.onnx"
-# TODO(template): the input side for a model exported with dynamic shapes (`dynamic=True`) and no `imgsz` metadata.
+# The input side for a model exported with dynamic shapes (`dynamic=True`) and no `imgsz` metadata.
 DEFAULT_INPUT_SIZE = 640
-# TODO(template): two boxes overlapping more than this (intersection over union) are one object; NMS keeps the best.
+# Two boxes overlapping more than this (intersection over union) are one object; NMS keeps the best.
 IOU_THRESHOLD = 0.45
-# TODO(template): False: NMS per class (Ultralytics' default); True: across classes (one box per object).
+# False: NMS per class (Ultralytics' default); True: across classes (one box per object).
 AGNOSTIC_NMS = False
-# TODO(template): the most boxes answered for one frame (Ultralytics' max_det).
+# The most boxes answered for one frame (Ultralytics' max_det).
 MAX_DETECTIONS = 300
 PAD_VALUE = 114  # Ultralytics' letterbox grey
 PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")  # first available wins
@@ -51,7 +51,7 @@ def model_path() -> Path:
 class ModelHandler:
     """Load once in `__init__` (once per Nuclio worker), answer each frame in `infer`."""
 
-    # TODO(template): the layout `infer` receives: Ultralytics models take RGB.
+    # The layout `infer` receives: Ultralytics models take RGB.
     color_order = "RGB"
 
     def __init__(self, labels: Labels) -> None:
@@ -91,14 +91,15 @@ class ModelHandler:
         }
 
     def infer(self, image: np.ndarray, threshold: float) -> list[Shape]:
-        # TODO(template): adapt the decoding if your model's head differs (see the module docstring).
+        # The decoding of a YOLOv8/YOLO11 head (see the module docstring).
         blob, gain, pad = letterbox(image, self.input_size)
         blob = (blob.transpose(2, 0, 1)[np.newaxis].astype(np.float32) / 255.0).astype(self.input_dtype)
         (output,) = self.session.run(None, {self.input_name: blob})[:1]
         candidates = candidate_rows(np.asarray(output, dtype=np.float32), self.num_classes, self.names_from_model)
         scores_per_class = candidates[:, 4:]
         classes = scores_per_class.argmax(axis=1)
-        scores = scores_per_class[np.arange(len(candidates)), classes]
+        # float64: in float32 a score of 0.9 is 0.89999998 and would pass a threshold of 0.9 it is below
+        scores = scores_per_class[np.arange(len(candidates)), classes].astype(np.float64)
         keep = scores >= threshold
         boxes, scores, classes = candidates[keep, :4], scores[keep], classes[keep]
         xywh = np.column_stack([boxes[:, 0] - boxes[:, 2] / 2, boxes[:, 1] - boxes[:, 3] / 2, boxes[:, 2:4]])

@@ -22,26 +22,26 @@ import numpy as np
 
 from cvat_function import Labels, TrackedShape, tracked_rectangle
 
-# TODO(template): the template's larger side in the state (pixels); larger = more detail and a bigger state.
+# The template's larger side in the state (pixels); larger = more detail and a bigger state.
 PATCH_SIZE = 64
-# TODO(template): the search window around the last box, as a multiple of the box size.
+# The search window around the last box, as a multiple of the box size.
 SEARCH = 2.0
-# TODO(template): below this correlation the object counts as lost.
+# Below this correlation the object counts as lost.
 LOST_SCORE = 0.5
 
 
 class ModelHandler:
     """Load once in `__init__` (once per Nuclio worker); `init_tracking` then `track` per object."""
 
-    # TODO(template): the layout the tracker receives: "RGB", "BGR" (OpenCV) or "GRAY".
+    # The layout the tracker receives: "RGB", "BGR" (OpenCV) or "GRAY".
     color_order = "GRAY"
 
     def __init__(self, labels: Labels) -> None:
-        # TODO(template): load your tracker's model here (trackers have no labels: `labels` is empty).
+        # Template matching needs no model (trackers have no labels: `labels` is empty).
         pass
 
     def init_tracking(self, image: np.ndarray, shape: TrackedShape) -> dict[str, Any]:
-        # TODO(template): build your state; it must be plain JSON and small (it rides on every request).
+        # The state is plain JSON and small (it rides on every request).
         x1, y1, x2, y2 = _clip_box(shape.bounding_box, image.shape[1], image.shape[0])
         patch = image[y1:y2, x1:x2]
         scale = min(1.0, PATCH_SIZE / max(patch.shape))
@@ -52,7 +52,7 @@ class ModelHandler:
         return {"template": base64.b64encode(png.tobytes()).decode("ascii"), "scale": scale, "box": list(shape.points)}
 
     def track(self, image: np.ndarray, state: dict[str, Any]) -> tuple[TrackedShape | None, dict[str, Any]]:
-        # TODO(template): find the object on `image`; return (shape or None when lost, the new state).
+        # Find the object on `image`: (shape or None when lost, the new state).
         template = cv2.imdecode(np.frombuffer(base64.b64decode(state["template"]), np.uint8), cv2.IMREAD_GRAYSCALE)
         if template is None:
             raise ValueError("the state's template is not a PNG image")

@@ -14,7 +14,9 @@ from cvat_function.core.config import function_config_from_dict, function_name_p
 from cvat_function.core.errors import SpecError
 from cvat_function.core.labels import parse_labels
 
-from ..support import ROOT
+from ..support import FIXTURES, fixture_model
+
+FIXTURE_YAML = FIXTURES / "detector" / "function.yaml"
 
 
 def config(**overrides: Any) -> dict[str, Any]:
@@ -37,12 +39,11 @@ def config(**overrides: Any) -> dict[str, Any]:
     return raw
 
 
-def test_the_repo_function_yamls_are_listable_by_cvat_and_agree():
-    cpu = load_function_config(ROOT / "function.yaml")
-    gpu = load_function_config(ROOT / "function-gpu.yaml")
-    assert cpu.kind == "detector"
-    assert cpu.labels.names == ["face", "person"]
-    assert (gpu.name, gpu.labels, gpu.annotations, gpu.env) == (cpu.name, cpu.labels, cpu.annotations, cpu.env)
+def test_a_function_yaml_is_read_with_its_name_kind_and_labels():
+    config = load_function_config(FIXTURE_YAML)
+    assert (config.name, config.kind) == ("fixture-detector", "detector")
+    assert config.labels.names == list(fixture_model("detector").labels)
+    assert config.labels.get("glow").type == "mask"
 
 
 def test_annotations_are_read_as_the_strings_nuclio_stores():
@@ -131,10 +132,10 @@ def test_labels_round_trip_to_the_json_cvat_parses():
 
 def test_the_spec_in_function_yaml_is_strict_json_in_a_block_scalar():
     """A `spec: |` block keeps the JSON text as written; json.loads must accept it as CVAT's does."""
-    raw = yaml.safe_load((ROOT / "function.yaml").read_text())
+    raw = yaml.safe_load(FIXTURE_YAML.read_text())
     text = raw["metadata"]["annotations"]["spec"]
     assert isinstance(text, str)
-    assert [label["name"] for label in json.loads(text)] == ["face", "person"]
+    assert [label["name"] for label in json.loads(text)] == ["bright", "dark", "peak", "glow"]
 
 
 @given(st.text(alphabet="abcz09-_.A\n", min_size=1, max_size=70))

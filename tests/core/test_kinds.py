@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,13 @@ import cv2
 import numpy as np
 import pytest
 
+from cvat_function import ColorOrder, decode_image
 from cvat_function.core.masks import decode_detector_mask, decode_rle
 from cvat_function.core.runtime import DROPPED_HEADER
 from cvat_function.tools.wire import LocalFunction
 
-ROOT = Path(__file__).parents[2]
+from ..support import ASTRONAUT
+
 WIDTH, HEIGHT = 64, 48
 
 
@@ -106,7 +107,6 @@ def make_function(tmp_path: Path, kind: str, annotations: str = "") -> tuple[Loc
     """A function folder of `kind` with a stub model; returns it loaded and its model (to switch `mode`)."""
     folder = tmp_path / kind
     folder.mkdir()
-    shutil.copy(ROOT / "main.py", folder / "main.py")
     (folder / "model_handler.py").write_text(textwrap.dedent(HANDLERS[kind]), encoding="utf-8")
     extra = {"interactor": '    version: "2"\n    min_pos_points: "1"\n    min_neg_points: "0"\n'}.get(kind, "")
     (folder / "function.yaml").write_text(
@@ -421,12 +421,11 @@ def test_reid_invalid_matches_become_minus_one_in_drop_mode(tmp_path: Path, monk
 # --- detector masks through the wire ---------------------------------------------------------------------------
 
 
-def test_a_mask_detector_answer_on_the_wire_equals_the_plain_shape_json() -> None:
-    function = LocalFunction(ROOT / "examples" / "coins-segmentation")
-    body = {"image": base64.b64encode((ROOT / "assets" / "coins.png").read_bytes()).decode("ascii")}
-    response = function.request(body)
-    model = function.context.user_data.model
-    gray = cv2.imread(str(ROOT / "assets" / "coins.png"), cv2.IMREAD_GRAYSCALE)
-    assert response.json() == [shape.to_cvat() for shape in model.infer(gray, 0.5)]
-    first = response.json()[0]
-    assert decode_detector_mask(first["mask"]).bitmap.any()
+def test_a_mask_detector_answer_on_the_wire_equals_the_plain_shape_json(detector: LocalFunction) -> None:
+    """The runtime splices pre-encoded mask bitmaps into the JSON; the result must equal the plain encoding."""
+    response = detector.request({"image": base64.b64encode(ASTRONAUT.read_bytes()).decode("ascii")})
+    model = detector.context.user_data.model
+    rgb = decode_image(ASTRONAUT.read_bytes(), ColorOrder.RGB)
+    assert response.json() == [shape.to_cvat() for shape in model.infer(rgb, 0.5)]
+    (glow,) = [shape for shape in response.json() if shape["type"] == "mask"]
+    assert decode_detector_mask(glow["mask"]).bitmap.any()

@@ -1,9 +1,9 @@
 """Malformed and unusual detector requests, each with the exact answer Nuclio would send back.
 
-Every case goes through main.handler via nuclio_sdk (event decoding by Content-Type, response encoding by
-Response.from_entrypoint_output). Bad input is always a 4xx JSON body naming the field, never a 500.
-The unusual-but-valid cases compare with the answer to the plain JPEG request, so they hold for whatever
-ModelHandler the repo has (what the default model must find is in test_default_model.py).
+Every case goes through the fixture detector's handler (tests/fixtures/detector) via nuclio_sdk (event
+decoding by Content-Type, response encoding by Response.from_entrypoint_output). Bad input is always a 4xx JSON
+body naming the field, never a 500. The unusual-but-valid cases compare with the answer to the plain JPEG
+request, so they hold for any ModelHandler (what the root model must find is in test_model_handler.py).
 """
 
 from __future__ import annotations

@@ -9,13 +9,22 @@ from typing import Any
 import nuclio_sdk
 import pytest
 
-import main
-from cvat_function import Labels, rectangle, tag
+from cvat_function import Labels, load_function_config, rectangle, tag
 from cvat_function.core.errors import SpecError
-from cvat_function.core.runtime import DROPPED_HEADER, ENV_FUNCTION_YAML, ENV_INVALID_SHAPES, Settings
+from cvat_function.core.runtime import (
+    DROPPED_HEADER,
+    ENV_FUNCTION_YAML,
+    ENV_INVALID_SHAPES,
+    Settings,
+    handle_event,
+    init_function,
+)
 from cvat_function.tools.wire import call, encode_output, make_event
 
-from ..support import ROOT, b64, encode
+from ..support import FIXTURES, b64, encode, fixture_model
+
+FUNCTION_YAML = FIXTURES / "detector" / "function.yaml"
+Model = fixture_model("detector")
 
 
 class NuclioOnlyLogger:
@@ -45,7 +54,12 @@ def make_context(logger: Any | None = None) -> nuclio_sdk.Context:
 
 def post(context: Any, body: Any, content_type: str = "application/json"):
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return call(main.handler, context, make_event(raw, content_type))
+    return call(handle_event, context, make_event(raw, content_type))
+
+
+def init(context: Any, model: Any = Model, function_yaml: Path = FUNCTION_YAML) -> None:
+    """What main.init_context does, on the fixture detector."""
+    init_function(context, model, function_yaml)
 
 
 PNG = b64(encode(__import__("numpy").zeros((32, 48, 3), "uint8"), "PNG"))
@@ -54,7 +68,7 @@ PNG = b64(encode(__import__("numpy").zeros((32, 48, 3), "uint8"), "PNG"))
 @pytest.fixture
 def loaded() -> nuclio_sdk.Context:
     context = make_context()
-    main.init_context(context)
+    init(context)
     return context
 
 
@@ -62,7 +76,7 @@ def test_init_context_loads_the_model_once_and_logs_the_load_time(loaded):
     assert loaded.user_data.model is loaded.user_data.function.model
     (level, message, fields) = loaded.logger.records[-1]
     assert (level, message) == ("info", "function loaded")
-    assert fields["name"] == "opencv-face-person-detector"
+    assert fields["name"] == load_function_config(FUNCTION_YAML).name
     assert fields["load_seconds"] >= 0
     assert fields["warm_up_seconds"] > 0
 
@@ -71,28 +85,26 @@ def test_init_context_with_a_missing_function_yaml_fails_loudly_and_chained(monk
     monkeypatch.setenv(ENV_FUNCTION_YAML, str(tmp_path / "nope.yaml"))
     context = make_context()
     with pytest.raises(RuntimeError, match="init_context failed") as failure:
-        main.init_context(context)
+        init(context)
     assert isinstance(failure.value.__cause__, SpecError)
     assert "cannot be read" in str(failure.value)
     assert context.logger.records[-1][0] == "error"
 
 
 def test_init_context_refuses_a_spec_that_lacks_a_label_the_model_emits(monkeypatch, tmp_path: Path):
-    text = (ROOT / "function.yaml").read_text().replace('{ "id": 1, "name": "person", "type": "rectangle" }', "")
-    text = text.replace('"rectangle" },', '"rectangle" }')
+    text = FUNCTION_YAML.read_text().replace('{ "id": 2, "name": "peak", "type": "points" },', "")
     (tmp_path / "function.yaml").write_text(text)
     monkeypatch.setenv(ENV_FUNCTION_YAML, str(tmp_path / "function.yaml"))
-    with pytest.raises(RuntimeError, match=r"lacks label\(s\) \['person'\]"):
-        main.init_context(make_context())
+    with pytest.raises(RuntimeError, match=r"lacks label\(s\) \['peak'\]"):
+        init(make_context())
 
 
 def test_init_context_chains_an_exception_raised_by_the_model_constructor(monkeypatch):
     def broken(labels: Labels) -> None:
         raise OSError("weights file /opt/nuclio/model.onnx not found")
 
-    monkeypatch.setattr(main, "ModelHandler", broken)
     with pytest.raises(RuntimeError, match="weights file") as failure:
-        main.init_context(make_context())
+        init(make_context(), broken)
     assert isinstance(failure.value.__cause__, OSError)
 
 
@@ -111,17 +123,17 @@ def test_a_model_that_raises_gives_a_500_with_a_clear_json_message(loaded, monke
 
 
 def test_a_model_returning_a_non_list_gives_a_500(loaded, monkeypatch):
-    monkeypatch.setattr(loaded.user_data.function.model, "infer", lambda image, threshold: "face")
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", lambda image, threshold: "bright")
     response = post(loaded, {"image": PNG})
     assert response.status == 500
     assert "must return a list of shapes" in response.json()["error"]
 
 
 BAD_SHAPES = [
-    rectangle("face", (1, 2, 30, 40), confidence=0.9),
-    rectangle("Face", (1, 2, 30, 40)),  # wrong case: CVAT would drop it
-    rectangle("person", (10, 10, 5, 5)),  # inverted box
-    tag("face"),
+    rectangle("bright", (1, 2, 30, 40), confidence=0.9),
+    rectangle("Bright", (1, 2, 30, 40)),  # wrong case: CVAT would drop it
+    rectangle("dark", (10, 10, 5, 5)),  # inverted box
+    tag("bright"),
 ]
 
 
@@ -131,11 +143,11 @@ def test_invalid_shapes_are_an_error_naming_label_and_rule_in_strict_mode(loaded
     assert response.status == 500
     answer = response.json()
     assert [(e["index"], e["label"], e["field"]) for e in answer["shapes"]] == [
-        (1, "Face", "label"),
-        (2, "person", "points"),
-        (3, "face", "type"),
+        (1, "Bright", "label"),
+        (2, "dark", "points"),
+        (3, "bright", "type"),
     ]
-    assert "is not in the spec (declared: face, person)" in answer["error"]
+    assert "is not in the spec (declared: bright, dark, peak, glow)" in answer["error"]
     assert "x1 < x2" in answer["error"]
 
 
@@ -148,7 +160,7 @@ def test_invalid_shapes_are_dropped_and_logged_in_production_mode(loaded, monkey
     assert response.json() == [BAD_SHAPES[0].to_cvat()]
     assert response.headers[DROPPED_HEADER] == "3"
     dropped = [r for r in loaded.logger.records if r[1] == "dropped invalid shape"]
-    assert [(r[0], r[2]["label"]) for r in dropped] == [("error", "Face"), ("error", "person"), ("error", "face")]
+    assert [(r[0], r[2]["label"]) for r in dropped] == [("error", "Bright"), ("error", "dark"), ("error", "bright")]
 
 
 def test_the_policy_comes_from_the_environment():
@@ -160,16 +172,9 @@ def test_the_policy_comes_from_the_environment():
         Settings.from_env({"CVAT_FUNCTION_MAX_PIXELS": "lots"})
 
 
-def test_production_function_yaml_sets_the_drop_policy():
-    from cvat_function.core.config import load_function_config
-
-    for name in ("function.yaml", "function-gpu.yaml"):
-        assert load_function_config(ROOT / name).env[ENV_INVALID_SHAPES] == "drop"
-
-
 def test_every_answer_is_a_json_response_object_that_nuclio_sends_unchanged(loaded):
     for body in ({"image": PNG}, {"image": 1}, b"junk"):
-        output = main.handler(loaded, make_event(json.dumps(body) if isinstance(body, dict) else body))
+        output = handle_event(loaded, make_event(json.dumps(body) if isinstance(body, dict) else body))
         assert isinstance(output, nuclio_sdk.Response)
         assert isinstance(output.body, str)  # a str body is sent as is; a list body would be repr()'d
         assert output.content_type == "application/json"
@@ -214,31 +219,27 @@ def test_a_model_declaring_float32_gets_float_frames_in_the_unit_interval(loaded
     ("attribute", "value", "allowed"), [("color_order", "bgr", "'BGR'"), ("dtype", "f32", "'float32'")]
 )
 def test_a_misspelled_colour_order_or_dtype_stops_init_context(monkeypatch, attribute, value, allowed):
-    from model_handler import ModelHandler
-
-    monkeypatch.setattr(ModelHandler, attribute, value, raising=False)
+    monkeypatch.setattr(Model, attribute, value, raising=False)
     with pytest.raises(RuntimeError, match=f"ModelHandler.{attribute}: is '{value}'.*{allowed}"):
-        main.init_context(make_context())
+        init(make_context())
 
 
 def test_what_the_model_says_about_its_loading_is_logged_with_the_load(monkeypatch):
-    class OnGpu(main.ModelHandler):
+    class OnGpu(Model):  # type: ignore[misc, valid-type]
         def __init__(self, labels: Labels) -> None:
             super().__init__(labels)
             self.load_info = {"provider": "CUDAExecutionProvider", "device": 0}
 
-    monkeypatch.setattr(main, "ModelHandler", OnGpu)
     context = make_context()
-    main.init_context(context)
+    init(context, OnGpu)
     (_, message, fields) = context.logger.records[-1]
     assert message == "function loaded"
     assert (fields["model_provider"], fields["model_device"]) == ("CUDAExecutionProvider", 0)
 
 
 def test_a_load_info_that_is_not_a_dict_stops_init_context(monkeypatch):
-    class Odd(main.ModelHandler):
+    class Odd(Model):  # type: ignore[misc, valid-type]
         load_info = ("CUDAExecutionProvider",)
 
-    monkeypatch.setattr(main, "ModelHandler", Odd)
     with pytest.raises(RuntimeError, match=r"ModelHandler\.load_info: is not a dict with identifier keys"):
-        main.init_context(make_context())
+        init(make_context(), Odd)

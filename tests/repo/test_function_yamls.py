@@ -2,6 +2,7 @@
 
 One malformed function turns CVAT's whole models page into HTTP 500, so each file is loaded with
 `load_function_config` (which refuses what CVAT would choke on) and checked for the kind-specific annotations.
+These look at the repo's own files, whatever their labels, names or models: the root is the user's function.
 """
 
 from __future__ import annotations
@@ -12,15 +13,29 @@ import pytest
 import yaml
 
 from cvat_function.core.config import load_function_config
+from cvat_function.core.runtime import ENV_INVALID_SHAPES
 
 ROOT = Path(__file__).parents[2]
 SKIP = {".venv", ".git", "build", "node_modules"}
 YAMLS = sorted(p for p in ROOT.glob("**/function*.yaml") if not SKIP & set(p.relative_to(ROOT).parts))
+DEPLOYED = [p for p in YAMLS if "tests" not in p.relative_to(ROOT).parts]  # the fixtures are never deployed
 
 
-def test_the_examples_are_found() -> None:
-    names = {p.parent.name for p in YAMLS}
-    assert {"grabcut-interactor", "template-tracker", "histogram-reid", "coins-segmentation", "face-skeleton"} <= names
+def test_the_root_function_and_the_fixture_functions_are_found() -> None:
+    found = {str(p.relative_to(ROOT)) for p in YAMLS}
+    assert {"function.yaml", "function-gpu.yaml"} <= found
+    assert {f"tests/fixtures/{kind}/function.yaml" for kind in ("detector", "interactor", "tracker", "reid")} <= found
+
+
+def test_the_root_cpu_and_gpu_files_describe_the_same_function_to_cvat() -> None:
+    cpu = load_function_config(ROOT / "function.yaml")
+    gpu = load_function_config(ROOT / "function-gpu.yaml")
+    assert (gpu.name, gpu.labels, gpu.annotations, gpu.env) == (cpu.name, cpu.labels, cpu.annotations, cpu.env)
+
+
+@pytest.mark.parametrize("path", DEPLOYED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_deployed_functions_drop_invalid_shapes_instead_of_failing_the_frame(path: Path) -> None:
+    assert load_function_config(path).env[ENV_INVALID_SHAPES] == "drop"
 
 
 @pytest.mark.parametrize("path", YAMLS, ids=lambda p: str(p.relative_to(ROOT)))

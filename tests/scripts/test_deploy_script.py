@@ -253,7 +253,7 @@ def test_a_source_deploy_of_the_repository_ships_the_function_and_nothing_else(e
 
 def test_stage_writes_the_build_folder_for_kubernetes_and_deploys_nothing(env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "staged"
-    result = deploy(env, "--dir", str(REPO / "examples" / "grabcut-interactor"), "--stage", str(out))
+    result = deploy(env, "--dir", str(REPO / "tests" / "fixtures" / "interactor"), "--stage", str(out))
     assert result.returncode == 0, result.stderr
     assert not (Path(env["FAKE_LOG"]) / "nuctl.log").exists()  # nuctl never called
     files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}

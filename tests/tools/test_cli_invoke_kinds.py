@@ -1,4 +1,4 @@
-"""`python -m cvat_function invoke` builds each kind's request as CVAT would."""
+"""`python -m cvat_function invoke` builds each kind's request as CVAT would (on the fixture functions)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[2]
-ASTRONAUT = "assets/astronaut.jpg"
+from ..support import ASTRONAUT as ASTRONAUT_PATH
+from ..support import FIXTURES, ROOT
+
+ASTRONAUT = str(ASTRONAUT_PATH)
 FACE = "177,67,270,160"
 
 
@@ -25,13 +27,16 @@ def _invoke(*args: str) -> list[object]:
 
 @pytest.mark.slow
 def test_invoke_runs_an_interactor_tracker_and_reid_function(tmp_path: Path) -> None:
-    (interaction,) = _invoke(ASTRONAUT, "--function", "examples/grabcut-interactor", "--pos", "223,113",
+    (interaction,) = _invoke(ASTRONAUT, "--function", str(FIXTURES / "interactor"), "--pos", "223,113",
                              "--box", FACE, "--draw", str(tmp_path / "i.png"))  # fmt: skip
-    assert interaction["shapes"][0]["type"] == "mask"  # type: ignore[index]
+    (mask,) = interaction["shapes"]  # type: ignore[index]
+    assert mask["type"] == "mask"
+    assert mask["points"][-4:] == [177, 67, 270, 160]  # the fixture answers the box it was sent
     assert (tmp_path / "i.png").is_file()
-    start, step = _invoke(ASTRONAUT, "--function", "examples/template-tracker", "--box", FACE, "--next", ASTRONAUT)
+    start, step = _invoke(ASTRONAUT, "--function", str(FIXTURES / "tracker"), "--box", FACE, "--next", ASTRONAUT)
     assert start["shapes"][0]["points"] == [177, 67, 270, 160]  # type: ignore[index]
-    assert step["shapes"][0]["points"] == pytest.approx([177, 67, 270, 160], abs=1)  # type: ignore[index]
-    (matches,) = _invoke(ASTRONAUT, "--function", "examples/histogram-reid", "--image1", ASTRONAUT,
+    assert step["shapes"][0]["points"] == [177, 67, 270, 160]  # type: ignore[index]
+    assert step["states"][0]["state"]["frames"] == 1  # type: ignore[index]  # the state came back and moved on
+    (matches,) = _invoke(ASTRONAUT, "--function", str(FIXTURES / "reid"), "--image1", ASTRONAUT,
                          "--box", FACE, "--box", "10,10,60,60", "--box1", "12,12,62,62", "--box1", FACE)  # fmt: skip
     assert matches == [1, 0]
