@@ -28,9 +28,7 @@ def test_the_gpu_wheel_alone_with_cuda_passes() -> None:
 
 
 def test_the_cpu_wheel_beside_the_gpu_one_fails_naming_who_pulled_it_in() -> None:
-    found = gpu_check.problems(
-        env(onnxruntime="1.23.2", onnxruntime_gpu="1.26.0"), cuda, lambda name: ["rembg 2.0.67"]
-    )
+    found = gpu_check.problems(env(onnxruntime="1.23.2", onnxruntime_gpu="1.26.0"), cuda, lambda name: ["rembg 2.0.67"])
     assert len(found) == 1
     assert "onnxruntime 1.23.2 is installed (required by rembg 2.0.67) beside onnxruntime-gpu 1.26.0" in found[0]
     assert "grep -v '^onnxruntime'" in found[0]

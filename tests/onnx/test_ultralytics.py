@@ -124,7 +124,9 @@ def answer(function: LocalFunction, image: str, threshold: float | None = 0.5) -
     ("width", "height", "box"), [(1280, 720, (200, 100, 600, 500)), (333, 1000, (50, 200, 250, 700))]
 )
 def test_a_detect_box_lands_where_it_is_on_the_frame(load: Load, width: int, height: int, box: Sequence[int]):
-    function = load([detection_head([(*to_input(box, width, height), 0.9, 0.0)])], ultralytics_metadata("detect", NAMES))
+    function = load(
+        [detection_head([(*to_input(box, width, height), 0.9, 0.0)])], ultralytics_metadata("detect", NAMES)
+    )
     (shape,) = answer(function, png(width, height))
     assert (shape["label"], shape["type"], shape["confidence"]) == ("person", "rectangle", "0.9")
     assert shape["points"] == pytest.approx(box, abs=1e-3)
@@ -243,8 +245,10 @@ def test_a_segment_mask_is_cropped_to_its_box_on_the_frame_with_a_polygon(load: 
     frame = found.full_frame(1280, 720)
     assert (frame & expected).sum() / (frame | expected).sum() > 0.98
     xs, ys = shape["points"][0::2], shape["points"][1::2]  # the outline for "convert masks to polygons"
-    assert min(xs) == pytest.approx(400, abs=2) and max(xs) == pytest.approx(799, abs=2)
-    assert min(ys) == pytest.approx(200, abs=2) and max(ys) == pytest.approx(519, abs=2)
+    assert min(xs) == pytest.approx(400, abs=2)
+    assert max(xs) == pytest.approx(799, abs=2)
+    assert min(ys) == pytest.approx(200, abs=2)
+    assert max(ys) == pytest.approx(519, abs=2)
 
 
 def test_a_segment_mask_outside_its_box_is_cut_to_the_box(load: Load) -> None:
