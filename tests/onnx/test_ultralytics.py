@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -408,7 +409,10 @@ def test_a_missing_model_file_names_the_path_and_the_fix(tmp_path: Path, monkeyp
 # --- models inside a package ------------------------------------------------------------------------------
 
 
-def test_a_model_inside_an_installed_package_is_found_by_resource(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_model_inside_an_installed_package_is_found_by_resource(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    request.addfinalizer(lambda: sys.modules.pop("acme_models", None))  # a later test may make another one
     package = tmp_path / "site" / "acme_models"
     (package / "yolo").mkdir(parents=True)
     (package / "__init__.py").write_text("")

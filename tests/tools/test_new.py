@@ -156,19 +156,22 @@ def test_new_dot_turns_the_current_folder_into_the_function(tmp_path: Path, monk
     assert cli(["validate", "."]) == 0
 
 
-def test_a_model_inside_an_installed_package_is_referenced_not_copied(tmp_path: Path, monkeypatch, capsys) -> None:
-    package = tmp_path / "site" / "acme_models"
+def test_a_model_inside_an_installed_package_is_referenced_not_copied(
+    tmp_path: Path, monkeypatch, capsys, request: pytest.FixtureRequest
+) -> None:
+    request.addfinalizer(lambda: sys.modules.pop("acme_weights", None))
+    package = tmp_path / "site" / "acme_weights"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     write_export(package / "det.onnx", "detect")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     folder = tmp_path / "fn"
-    assert cli(["new", str(folder), "--from-onnx", "package://acme_models/det.onnx"]) == 0
-    assert "the model stays in package acme_models" in capsys.readouterr().out
+    assert cli(["new", str(folder), "--from-onnx", "package://acme_weights/det.onnx"]) == 0
+    assert "the model stays in package acme_weights" in capsys.readouterr().out
     assert not (folder / "weights").exists()
     assert parse_manifest((folder / "weights.lock").read_text()) == []
-    assert "acme_models" in (folder / "requirements.txt").read_text()
-    assert "'package://acme_models/det.onnx'" in (folder / "model_handler.py").read_text()
+    assert "acme_weights" in (folder / "requirements.txt").read_text()
+    assert "'package://acme_weights/det.onnx'" in (folder / "model_handler.py").read_text()
     assert cli(["validate", str(folder)]) == 0
 
 
