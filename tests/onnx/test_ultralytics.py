@@ -482,3 +482,26 @@ def test_scaffolded_model_handler_is_a_few_lines_of_configuration(load: Load) ->
     ]
     assert len(code) < 25
     assert json.loads(json.dumps(function.context.user_data.model.load_info))["classes"] == 2
+
+
+def test_the_spec_verb_follows_the_exports_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cvat_function.__main__ import main as cli
+
+    pose = write_model(
+        tmp_path / "pose.onnx",
+        constant_model([detection_head([(1.0,) * 56])], ultralytics_metadata("pose", {0: "person"}, kpt_shape=(17, 3))),
+    )
+    segment = write_model(
+        tmp_path / "seg.onnx",
+        constant_model(
+            [detection_head([(1.0,) * 38]), np.zeros((1, 32, 160, 160))], ultralytics_metadata("segment", NAMES)
+        ),
+    )
+    assert cli(["spec", "--from-onnx", str(pose)]) == 0
+    (person,) = json.loads(capsys.readouterr().out)
+    assert (person["type"], [s["name"] for s in person["sublabels"]]) == ("skeleton", list(COCO_KEYPOINTS))
+    assert 'data-label-name="left_wrist"' in person["svg"]
+    assert cli(["spec", "--from-onnx", str(segment)]) == 0
+    assert [label["type"] for label in json.loads(capsys.readouterr().out)] == ["mask", "mask"]
+    assert cli(["spec", "--from-onnx", str(segment), "--type", "polygon"]) == 0
+    assert [label["type"] for label in json.loads(capsys.readouterr().out)] == ["polygon", "polygon"]
