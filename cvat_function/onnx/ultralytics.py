@@ -319,14 +319,15 @@ def centre_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return resized[top : top + size[0], left : left + size[1]]
 
 
-def to_blob(image: np.ndarray, dtype: type[np.floating[Any]] = np.float32) -> np.ndarray:
-    """H×W×3 uint8 → 1×3×H×W scaled to 0..1, one channel plane at a time (cv2.dnn.blobFromImage takes ~10 ms
-    for 640×640, this ~1 ms)."""
+def to_blob(image: np.ndarray, dtype: type[np.floating[Any]] = np.float32, *, swap: bool = True) -> np.ndarray:
+    """H×W×3 uint8 BGR → 1×3×H×W RGB (`swap=False`: channels kept) scaled to 0..1, one plane at a time
+    (cv2.dnn.blobFromImage takes ~10 ms for 640×640, this ~1 ms)."""
     height, width = image.shape[:2]
     blob = np.empty((1, 3, height, width), dtype=dtype)
     scale = dtype(1.0 / 255.0)
     for channel in range(3):
-        np.multiply(image[:, :, channel], scale, out=blob[0, channel], casting="unsafe")
+        source = 2 - channel if swap else channel
+        np.multiply(image[:, :, source], scale, out=blob[0, channel], casting="unsafe")
     return blob
 
 
@@ -352,7 +353,9 @@ class UltralyticsModel:
     """
 
     config: ClassVar[UltralyticsConfig] = UltralyticsConfig()
-    color_order = "RGB"  # Ultralytics models take RGB
+    # Ultralytics models take RGB; the frame is asked for in OpenCV's BGR (what the decoder has anyway) and the
+    # channels are swapped for free while the input blob is written
+    color_order = "BGR"
 
     def __init__(self, labels: Labels, config: UltralyticsConfig | None = None) -> None:
         import onnxruntime  # lazily: the core never needs it
@@ -431,7 +434,7 @@ class UltralyticsModel:
 
     # The three steps of `infer`, apart so that `bench` can time onnxruntime's share alone.
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-        """Frame (H×W×3 RGB uint8) → the input blob and how to map back."""
+        """Frame (H×W×3 BGR uint8, `color_order`) → the RGB input blob and how to map back."""
         size = self.export.input_size
         if self.export.task == "classify":
             fitted, box = centre_crop(image, size), Letterbox(1.0, 0.0, 0.0)
@@ -508,10 +511,13 @@ class UltralyticsModel:
             boxes = rows[:, :4] if self.export.task != "obb" else np.column_stack([rows[:, :4], rows[:, 6]])
             order = np.argsort(-scores, kind="stable")[: self.settings.max_detections]
             return Candidates(boxes[order], scores[order], classes[order], rows[order, 6 : 6 + extra])
-        rows = self._classic_rows(output, classic_width)
-        class_scores = rows[:, 4 : 4 + nc]
-        classes = class_scores.argmax(axis=1)
-        scores = class_scores[np.arange(len(rows)), classes]
+        head = self._classic_head(output, classic_width)  # (C, N): one row per channel
+        # the best score of each candidate first, on the contiguous (nc, N) block; the rest only for the few kept
+        best = head[4 : 4 + nc].max(axis=0)
+        chosen = np.flatnonzero(best >= needed.min())
+        rows = head[:, chosen].T
+        classes = rows[:, 4 : 4 + nc].argmax(axis=1)
+        scores = best[chosen]
         keep = scores >= needed[classes]
         rows, scores, classes = rows[keep], scores[keep], classes[keep]
         xywh = rows[:, :4]
@@ -526,14 +532,15 @@ class UltralyticsModel:
         extras = rows[kept, 4 + nc : 4 + nc + extra] if self.export.task != "obb" else rows[kept, :0]
         return Candidates(boxes, scores[kept], classes[kept], extras)
 
-    def _classic_rows(self, output: np.ndarray, width: int) -> np.ndarray:
+    def _classic_head(self, output: np.ndarray, width: int) -> np.ndarray:
+        """`[1, C, N]` (Ultralytics' layout) or its transpose `[1, N, C]` → the `(C, N)` view."""
         _, first, second = output.shape
         if first == width:
-            rows: np.ndarray = output[0].T
-            return rows
+            head: np.ndarray = output[0]
+            return head
         if second == width:
-            rows = output[0]
-            return rows
+            head = output[0].T
+            return head
         what = {
             "detect": "4 box values + one score per class",
             "segment": "4 box values + one score per class + the mask coefficients",

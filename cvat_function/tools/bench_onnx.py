@@ -81,9 +81,9 @@ def bench_model(model: Path | str, repeats: int = 20, frame: bytes | None = None
         decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if decoded is None:
             raise ValueError("the benchmark frame cannot be decoded")
-        frame_rgb = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-        size = (frame_rgb.shape[1], frame_rgb.shape[0])
-        blob, box = adapter.prepare(frame_rgb)
+        pixels = decoded  # the adapter asks for BGR (color_order) and swaps while writing its input
+        size = (pixels.shape[1], pixels.shape[0])
+        blob, box = adapter.prepare(pixels)
         outputs = adapter.run(blob)
         request, run, image, prepare, decode = ([] for _ in range(5))
         shapes = 0
@@ -101,7 +101,7 @@ def bench_model(model: Path | str, repeats: int = 20, frame: bytes | None = None
             cv2.imdecode(np.frombuffer(base64.b64decode(encoded), np.uint8), cv2.IMREAD_COLOR)
             image.append(time.perf_counter() - started)
             started = time.perf_counter()
-            adapter.prepare(frame_rgb)
+            adapter.prepare(pixels)
             prepare.append(time.perf_counter() - started)
             started = time.perf_counter()
             adapter.decode(outputs, box, size, 0.5)

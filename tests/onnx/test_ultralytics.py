@@ -505,3 +505,16 @@ def test_the_spec_verb_follows_the_exports_task(tmp_path: Path, capsys: pytest.C
     assert [label["type"] for label in json.loads(capsys.readouterr().out)] == ["mask", "mask"]
     assert cli(["spec", "--from-onnx", str(segment), "--type", "polygon"]) == 0
     assert [label["type"] for label in json.loads(capsys.readouterr().out)] == ["polygon", "polygon"]
+
+
+def test_the_model_is_fed_rgb_from_the_frame_cvat_sends(load: Load) -> None:
+    function = load([detection_head([(320, 320, 100, 100, 0.9, 0.0)])], ultralytics_metadata("detect", NAMES))
+    red = np.zeros((360, 640, 3), np.uint8)
+    red[..., 2] = 255  # OpenCV writes BGR: this PNG is pure red
+    ok, data = cv2.imencode(".png", red)
+    assert ok
+    runtime = function.context.user_data.function
+    blob, box = runtime.model.prepare(runtime.decode(data.tobytes()))
+    assert (box.top, blob.shape) == (140.0, (1, 3, 640, 640))
+    assert blob[0, :, 320, 320].tolist() == [1.0, 0.0, 0.0]  # R, G, B
+    assert blob[0, :, 10, 320] == pytest.approx([114 / 255] * 3)  # the letterbox's grey
