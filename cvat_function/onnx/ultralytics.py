@@ -397,6 +397,7 @@ class UltralyticsModel:
         self.labels = tuple(self.names.values())
         self.sublabels = self._check_spec(labels)
         self._class_names = [self.names.get(i, "") for i in range(self.export.num_classes)]
+        self._unnamed = np.asarray([i for i in range(self.export.num_classes) if i not in self.names], dtype=np.int64)
         height, width = self.export.input_size
         self.load_info = {
             "file": str(self.model_ref),
@@ -457,6 +458,8 @@ class UltralyticsModel:
         task = self.export.task
         if task == "classify":
             return self._tags(outputs[0], threshold)
+        if task == "segment":  # the detections are 3-D, the prototypes 4-D, whatever the exporter's order
+            outputs = sorted(outputs[:2], key=lambda o: o.ndim)
         protos = outputs[1] if task == "segment" else None
         if protos is not None and (protos.ndim != 4 or protos.shape[0] != 1):
             raise ExportError(f"{self.model_ref}'s mask prototypes are {list(protos.shape)}; expected [1, nm, h, w]")
@@ -483,8 +486,12 @@ class UltralyticsModel:
         """The score each class needs: its own from `class_thresholds`, else the request's."""
         own = self.settings.class_thresholds
         if not own:
-            return np.full(len(self._class_names), threshold, dtype=np.float32)
-        return np.asarray([own.get(name, threshold) for name in self._class_names], dtype=np.float32)
+            needed = np.full(len(self._class_names), threshold, dtype=np.float32)
+        else:
+            needed = np.asarray([own.get(name, threshold) for name in self._class_names], dtype=np.float32)
+        if self._unnamed.size:
+            needed[self._unnamed] = np.inf  # a class index without a name is never answered
+        return needed
 
     def candidates(self, output: np.ndarray, threshold: float, protos: int = 0) -> Candidates:
         """Threshold, NMS and `max_detections` over the raw detection output (`protos`: mask channels)."""

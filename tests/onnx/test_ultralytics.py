@@ -518,3 +518,9 @@ def test_the_model_is_fed_rgb_from_the_frame_cvat_sends(load: Load) -> None:
     assert (box.top, blob.shape) == (140.0, (1, 3, 640, 640))
     assert blob[0, :, 320, 320].tolist() == [1.0, 0.0, 0.0]  # R, G, B
     assert blob[0, :, 10, 320] == pytest.approx([114 / 255] * 3)  # the letterbox's grey
+
+
+def test_a_class_index_without_a_name_is_never_answered(load: Load) -> None:
+    rows = [(160, 160, 100, 100, 0.0, 0.9, 0.0), (480, 480, 100, 100, 0.0, 0.0, 0.8)]
+    function = load([detection_head(rows)], ultralytics_metadata("detect", {0: "cat", 2: "dog"}))
+    assert [s["label"] for s in answer(function, png(640, 640))] == ["dog"]
