@@ -82,7 +82,8 @@ class UltralyticsConfig:
     `model`: a path, `package://PACKAGE/path/model.onnx` or `PACKAGE:path/model.onnx` (a file shipped in an
     installed package); `$MODEL_PATH` overrides it when set. `class_thresholds` maps a class name to the score
     it needs instead of the request's threshold. `input_size` (height, width) is only for an export with
-    dynamic height/width and no `imgsz` metadata.
+    dynamic height/width and no `imgsz` metadata. `spin=True` lets onnxruntime's CPU threads busy-wait between
+    runs (its default: faster back-to-back runs, slower everything else in the request).
     """
 
     model: str | Path = Path("weights") / "model.onnx"
@@ -96,6 +97,7 @@ class UltralyticsConfig:
     top_k: int = 5
     input_size: tuple[int, int] | None = None
     providers: Sequence[str] = DEFAULT_PROVIDERS
+    spin: bool = False
 
     def __post_init__(self) -> None:
         for name in ("iou", "keypoint_threshold"):
@@ -367,6 +369,10 @@ class UltralyticsModel:
         wanted = [p for p in self.settings.providers if p in available] or ["CPUExecutionProvider"]
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: the fallback to the CPU is reported through load_info
+        if not self.settings.spin:
+            # onnxruntime's CPU threads busy-wait after each run by default, taking the cores from the letterbox,
+            # decoding and serialization that follow in this same process
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             with model_file(self.model_ref) as path:
                 self.session = onnxruntime.InferenceSession(str(path), options, providers=wanted)

@@ -9,8 +9,10 @@ and, in the same loop so that machine noise hits all alike, timed alone:
 * `image decode`: base64 + `cv2.imdecode` of the frame (the decode floor of `bench`);
 * `letterbox` and `head decode`: the adapter's own pre- and post-processing.
 
-`ratio` = whole request / (run + image decode), target ≤ 1.1: what the function costs beyond running the model
-on a decoded frame (also from the fastest of each, `best`: on a shared machine noise only adds time).
+`RATIO` = whole request / (run + image decode), target ≤ 1.1: what the function costs beyond running the model
+on a decoded frame. It is taken per request with that request's own `run` (timed inside it), so that a slow
+or fast run on a shared machine hits both sides alike; also shown from the separate medians and from the
+fastest of each (`best`).
 `framework ratio` = whole request / (run + image decode + letterbox + head decode): what
 the runtime's parsing, checking and serialization add on top of the adapter.
 """
@@ -51,6 +53,8 @@ class OnnxBench:
     letterbox_ms: float
     head_decode_ms: float
     best_ms: dict[str, float]
+    same_request_ratio: float
+    """median over requests of request / (that request's own run + the image decode next to it)"""
 
     @property
     def best_ratio(self) -> float:
@@ -98,12 +102,25 @@ def bench_model(model: Path | str, repeats: int = 20, frame: bytes | None = None
         size = (pixels.shape[1], pixels.shape[0])
         blob, box = adapter.prepare(pixels)
         outputs = adapter.run(blob)
-        request, run, image, prepare, decode = ([] for _ in range(5))
+        request, run, image, prepare, decode, same = ([] for _ in range(6))
+        own_runs: list[float] = []
+        plain_run = adapter.run
+
+        def timed_run(blob: np.ndarray) -> list[np.ndarray]:
+            started = time.perf_counter()
+            try:
+                outputs: list[np.ndarray] = plain_run(blob)
+                return outputs
+            finally:
+                own_runs.append(time.perf_counter() - started)
+
         shapes = 0
         for _ in range(repeats):
+            adapter.run = timed_run  # the request's own run, so that a slow or fast run hits both sides alike
             started = time.perf_counter()
             answer = call(local.module.handler, local.context, make_event(body))
             request.append(time.perf_counter() - started)
+            adapter.run = plain_run
             if answer.status != 200:
                 raise RuntimeError(f"the function answered {answer.status}: {answer.text[:300]}")
             shapes = len(answer.json())
@@ -113,6 +130,7 @@ def bench_model(model: Path | str, repeats: int = 20, frame: bytes | None = None
             started = time.perf_counter()
             cv2.imdecode(np.frombuffer(base64.b64decode(encoded), np.uint8), cv2.IMREAD_COLOR)
             image.append(time.perf_counter() - started)
+            same.append(request[-1] / (own_runs[-1] + image[-1]))
             started = time.perf_counter()
             adapter.prepare(pixels)
             prepare.append(time.perf_counter() - started)
@@ -137,6 +155,7 @@ def bench_model(model: Path | str, repeats: int = 20, frame: bytes | None = None
         letterbox_ms=ms(prepare),
         head_decode_ms=ms(decode),
         best_ms={name: min(values) * 1000 for name, values in timings.items()},
+        same_request_ratio=statistics.median(same),
     )
 
 
@@ -144,16 +163,19 @@ def format_onnx_bench(results: list[OnnxBench]) -> str:
     lines = ["ONNX path: whole request vs onnxruntime's run + image decode (medians, ms)"]
     lines.append(
         f"  {'task':<14} {'shapes':>6} {'request':>9} {'run':>9} {'img dec':>9} {'letterbox':>9} {'head dec':>9}"
-        f" {'ratio':>6} {'fw ratio':>8} {'best':>6}"
+        f" {'RATIO':>6} {'medians':>8} {'fw':>6} {'best':>6}"
     )
     for r in results:
-        verdict = "ok" if min(r.ratio, r.best_ratio) <= RATIO_TARGET else "OVER"
+        verdict = "ok" if r.same_request_ratio <= RATIO_TARGET else "OVER"
         lines.append(
             f"  {r.task:<14} {r.shapes:>6} {r.request_ms:>9.2f} {r.run_ms:>9.2f} {r.image_decode_ms:>9.2f}"
-            f" {r.letterbox_ms:>9.2f} {r.head_decode_ms:>9.2f} {r.ratio:>6.3f} {r.framework_ratio:>8.3f}"
-            f" {r.best_ratio:>6.3f}  {verdict}"
+            f" {r.letterbox_ms:>9.2f} {r.head_decode_ms:>9.2f} {r.same_request_ratio:>6.3f} {r.ratio:>8.3f}"
+            f" {r.framework_ratio:>6.3f} {r.best_ratio:>6.3f}  {verdict}"
         )
     if results:
         lines.append(f"  frame: {results[0].image}; {results[0].repeats} requests each; ratio target <= {RATIO_TARGET}")
-        lines.append("  ratio: medians; best: the fastest of each (a loaded machine only ever adds time)")
+        lines.append(
+            "  RATIO: median of request / (its own run + image decode); medians: of the separate medians; fw: with "
+            "letterbox and head decode in the denominator; best: of the fastest of each"
+        )
     return "\n".join(lines)
