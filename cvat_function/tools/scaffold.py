@@ -55,9 +55,9 @@ metadata:
   namespace: cvat                     # informational; nuctl's local platform uses "nuclio"
   annotations:                        # Nuclio stores every annotation as a string: quote them all
     name: "{display}"   # TODO(template): display name in CVAT
-    type: "detector"                  # detector | interactor | tracker | reid
+    type: "{kind}"{kind_pad}# detector | interactor | tracker | reid
     framework: "{framework}"{framework_pad}# informational only
-    # {spec_comment}
+{annotations}    # {spec_comment}
 {spec}
 spec:
   description: "{description}"  # REQUIRED: without it CVAT's model list answers 500
@@ -201,7 +201,6 @@ class ModelHandler:
 
 TEST_FILE = '''"""What this function must answer; replace these checks with your model's own expectations."""
 
-import base64
 import io
 from pathlib import Path
 
@@ -209,19 +208,25 @@ import cv2
 import numpy as np
 
 from cvat_function.core.config import load_function_config
+from cvat_function.tools.answer_checks import check_answer, synthetic_request
 from cvat_function.tools.wire import LocalFunction, make_logger
 
 HERE = Path(__file__).parent
 
 
-def test_a_frame_is_answered_with_labels_of_the_spec() -> None:
+def test_a_frame_is_answered_as_cvat_expects() -> None:
+    config = load_function_config(HERE / "function.yaml")
     function = LocalFunction(HERE, make_logger(io.StringIO()))
     ok, data = cv2.imencode(".png", np.full((480, 640, 3), 127, np.uint8))
     assert ok
-    response = function.request({"image": base64.b64encode(data.tobytes()).decode(), "threshold": 0.5})
-    assert response.status == 200, response.text
-    names = set(load_function_config(HERE / "function.yaml").labels.names)
-    assert {shape["label"] for shape in response.json()} <= names
+    request = synthetic_request(config.kind, data.tobytes(), (640, 480))
+    response = function.request(request)
+    headers = {"Content-Type": response.content_type, **response.headers}
+    size = (640, 480)
+    verdict = check_answer(
+        config.kind, response.status, headers, response.body, request=request, image_size=size, labels=config.labels
+    )
+    assert verdict.ok, verdict.problems
 '''
 
 
@@ -263,9 +268,14 @@ def _yaml(
     description: str,
     what: str,
     env_comment: str = "",
+    kind: str = "detector",
+    annotations: str = "",
 ) -> str:
     image = f"cvat.{name}" + (":latest-gpu" if gpu else "")
     return YAML.format(
+        kind=kind,
+        kind_pad=" " * max(1, 26 - len(kind)),
+        annotations=annotations,
         variant="GPU" if gpu else "CPU",
         what=what,
         header_extra=" Labels, env and annotations identical to function.yaml." if gpu else "",
@@ -401,8 +411,122 @@ def _weights_lock(digest: str | None, source: Path | PackageResource) -> str:
     )
 
 
-def write_custom_function(folder: Path, *, name: str | None = None, force: bool = False, root: bool = False) -> Written:
-    """A detector skeleton that runs as it is (one box in the middle of the frame) and passes validate."""
+INTERACTOR_HANDLER = '''"""{title}: your model, as a CVAT interactor (clicks and an optional box → a mask).
+
+`ModelHandler` is built once per Nuclio worker; `interact` answers each request with masks, best first, built
+with `interactor_mask(...)`; the runtime checks them before CVAT sees them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cvat_function import InteractorMask, InteractorRequest, Labels, interactor_mask
+
+
+class ModelHandler:
+    color_order = "RGB"  # TODO(template): the layout interact receives: RGB, BGR (OpenCV) or GRAY
+
+    def __init__(self, labels: Labels) -> None:
+        pass  # TODO(template): load your model here (once per worker)
+
+    def interact(self, image: np.ndarray, request: InteractorRequest) -> list[InteractorMask]:
+        # TODO(template): segment the object the user clicked. This placeholder answers a disc around the
+        # first positive click (or the box the user drew).
+        height, width = image.shape[:2]
+        bitmap = np.zeros((height, width), dtype=bool)
+        if request.obj_bbox is not None:
+            x1, y1, x2, y2 = (int(v) for v in request.obj_bbox)
+            bitmap[y1 : y2 + 1, x1 : x2 + 1] = True
+        else:
+            x, y = request.pos_points[0]
+            ys, xs = np.ogrid[:height, :width]
+            bitmap = (xs - x) ** 2 + (ys - y) ** 2 <= max(4, min(width, height) // 10) ** 2
+        return [interactor_mask(bitmap, confidence=1.0)]
+'''
+
+TRACKER_HANDLER = '''"""{title}: your model, as a CVAT tracker (a box on one frame → the box on the next ones).
+
+`init_tracking` starts an object and returns its JSON state; `track` finds it on the next frame and returns
+(the shape or None when lost, the new state). CVAT signs the states and sends them back with the next frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cvat_function import Labels, TrackedShape, tracked_rectangle
+
+
+class ModelHandler:
+    color_order = "RGB"  # TODO(template): the layout the methods receive: RGB, BGR (OpenCV) or GRAY
+
+    def __init__(self, labels: Labels) -> None:
+        pass  # TODO(template): load your model here (once per worker)
+
+    def init_tracking(self, image: np.ndarray, shape: TrackedShape) -> dict[str, Any]:
+        # TODO(template): what your tracker needs to find the object again, as plain JSON (keep it small)
+        return {"box": list(shape.points)}
+
+    def track(self, image: np.ndarray, state: dict[str, Any]) -> tuple[TrackedShape | None, dict[str, Any]]:
+        # TODO(template): find the object on `image`. This placeholder keeps it where it was.
+        return tracked_rectangle(state["box"]), state
+'''
+
+REID_HANDLER = '''"""{title}: your model, as a CVAT ReID function (boxes on two frames → which are the same object).
+
+`match` answers, for each box of `request.boxes0`, an index into `request.boxes1` or -1, each index at most once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cvat_function import Labels, ReidRequest
+
+
+class ModelHandler:
+    color_order = "RGB"  # TODO(template): the layout match receives: RGB, BGR (OpenCV) or GRAY
+
+    def __init__(self, labels: Labels) -> None:
+        pass  # TODO(template): load your model here (once per worker)
+
+    def match(self, image0: np.ndarray, image1: np.ndarray, request: ReidRequest) -> list[int]:
+        # TODO(template): compare the boxes' appearance. This placeholder matches nothing.
+        return [-1] * len(request.boxes0)
+'''
+
+CUSTOM_KINDS = {
+    "detector": (
+        CUSTOM_HANDLER,
+        "",
+        '    spec: |\n      [\n        { "id": 0, "name": "object", "type": "rectangle" }\n      ]',
+    ),
+    "interactor": (
+        INTERACTOR_HANDLER,
+        '    version: "2"                      # CVAT\'s UI disables interactors of any other version\n'
+        '    min_pos_points: "1"               # positive clicks before CVAT calls the function (a box also counts)\n'
+        '    min_neg_points: "0"               # negative clicks are accepted (-1 hides the negative-click tool)\n',
+        '    spec: ""                          # interactors have no labels',
+    ),
+    "tracker": (
+        TRACKER_HANDLER,
+        '    supported_shape_types: "rectangle"   # CVAT >= 2.40 protocol: {type, points} shapes\n',
+        '    spec: ""                          # trackers have no labels',
+    ),
+    "reid": (REID_HANDLER, "", '    spec: ""                          # ReID functions have no labels'),
+}
+
+
+def write_custom_function(
+    folder: Path, *, name: str | None = None, force: bool = False, root: bool = False, kind: str = "detector"
+) -> Written:
+    """A skeleton of `kind` that runs as it is (a placeholder answer) and passes validate."""
+    if kind not in CUSTOM_KINDS:
+        raise ScaffoldError(f"--kind {kind!r} is not one of {', '.join(CUSTOM_KINDS)}")
+    handler, annotations, spec = CUSTOM_KINDS[kind]
     function_name = slug(name or folder.resolve().name)
     handler_name = "test_model_handler.py" if root else f"test_{function_name.replace('-', '_')}.py"
     names = (
@@ -417,16 +541,19 @@ def write_custom_function(folder: Path, *, name: str | None = None, force: bool 
     targets = [folder / f for f in names]
     _check_free(targets, force)
     folder.mkdir(parents=True, exist_ok=True)
-    spec = '    spec: |\n      [\n        { "id": 0, "name": "object", "type": "rectangle" }\n      ]'
     common = {
         "name": function_name,
         "display": f"{function_name} (custom model)",
         "framework": "custom",
         "spec": spec,
         "spec_comment": 'TODO(template): your labels. Strict JSON; names must equal the task\'s label names; "id" '
-        "maps class\n    # indices to names; the runtime reads this list from here.",
-        "description": f"{function_name} custom detector v0.1.0",
-        "what": f"{function_name}, a custom detector",
+        "maps class\n    # indices to names; the runtime reads this list from here."
+        if kind == "detector"
+        else f"a {kind} has no labels",
+        "description": f"{function_name} custom {kind} v0.1.0",
+        "what": f"{function_name}, a custom {kind}",
+        "kind": kind,
+        "annotations": annotations,
     }
     gpu = _yaml(gpu=True, **common).replace(
         f" {ONNXRUNTIME_GPU} && python /opt/nuclio/cvat_function/onnx/gpu_check.py", ""
@@ -435,7 +562,7 @@ def write_custom_function(folder: Path, *, name: str | None = None, force: bool 
         "function.yaml": _yaml(gpu=False, **common),
         "function-gpu.yaml": gpu,
         "main.py": MAIN_PY,
-        "model_handler.py": CUSTOM_HANDLER.format(title=function_name),
+        "model_handler.py": handler.replace("{title}", function_name),
         "weights.lock": _weights_lock(None, PackageResource("your", "model")).replace(
             "# Empty: the model ships inside an installed package (package://your/model), see requirements.txt.\n", ""
         )

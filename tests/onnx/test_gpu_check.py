@@ -84,3 +84,16 @@ def test_run_by_path_here_it_fails_because_this_is_the_cpu_onnxruntime() -> None
     assert result.returncode == 1
     assert "gpu_check: error: the CPU distribution onnxruntime" in result.stderr
     assert "onnxruntime-gpu is not installed" in result.stderr
+
+
+def test_the_runtime_subpackage_imports_neither_the_tools_nor_onnxruntime_until_a_model_loads() -> None:
+    code = (
+        "import sys, cvat_function.onnx; "
+        "bad = sorted(m for m in sys.modules if m.startswith('cvat_function.tools') or m in ('onnxruntime', 'onnx')); "
+        "print(bad)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False, cwd=SCRIPT.parents[2]
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -109,7 +109,7 @@ def test_a_scaffolded_function_passes_validate_invoke_and_the_contract_suite_une
     findings, passed = run_contract_suite(folder, sample_images(ROOT))
     assert findings == []
     assert len(passed) == len(sample_images(ROOT))
-    load_test_module(folder / "test_yolo11n_export.py").test_a_frame_is_answered_with_labels_of_the_spec()
+    load_test_module(folder / "test_yolo11n_export.py").test_a_frame_is_answered_as_cvat_expects()
 
 
 def test_the_labels_weights_lock_and_handler_come_from_the_model(tmp_path: Path, capsys) -> None:
@@ -184,6 +184,16 @@ def test_an_export_it_cannot_serve_writes_nothing_and_says_why(tmp_path: Path, c
     assert cli(["new", str(tmp_path / "fn"), "--from-onnx", str(model), "--task", "detect"]) == 0
 
 
+@pytest.mark.parametrize("kind", ["interactor", "tracker", "reid"])
+def test_an_empty_custom_model_of_each_kind_passes_validate(kind: str, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / f"my-{kind}"
+    assert cli(["new", str(folder), "--kind", kind]) == 0
+    assert load_function_config(folder / "function.yaml").kind == kind
+    assert cli(["validate", str(folder)]) == 0
+    assert f"{kind} request with astronaut.jpg" in capsys.readouterr().out
+    load_test_module(folder / f"test_my_{kind}.py").test_a_frame_is_answered_as_cvat_expects()
+
+
 def test_an_empty_custom_model_runs_and_passes_validate(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "my-model"
     assert cli(["new", str(folder)]) == 0
@@ -194,7 +204,7 @@ def test_an_empty_custom_model_runs_and_passes_validate(tmp_path: Path, capsys) 
     (shape,) = json.loads(capsys.readouterr().out)
     assert (shape["label"], shape["points"]) == ("object", [128.0, 128.0, 384.0, 384.0])
     assert parse_manifest((folder / "weights.lock").read_text()) == []
-    load_test_module(folder / "test_my_model.py").test_a_frame_is_answered_with_labels_of_the_spec()
+    load_test_module(folder / "test_my_model.py").test_a_frame_is_answered_as_cvat_expects()
 
 
 def test_the_gpu_image_build_filters_and_checks_onnxruntime() -> None:

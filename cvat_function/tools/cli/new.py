@@ -15,7 +15,7 @@ from pathlib import Path
 from ...core.errors import SpecError
 
 HELP = "write a function folder from an Ultralytics ONNX export (no code) or an empty custom model"
-KINDS = ("detector",)
+KINDS = ("detector", "interactor", "tracker", "reid")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--name", help="the function id (metadata.name; default: from the model or folder name)")
     parser.add_argument(
-        "--kind", default="detector", choices=KINDS, help="the CVAT function kind (every YOLO task is a detector)"
+        "--kind",
+        default="detector",
+        choices=KINDS,
+        help="the CVAT function kind of an empty custom model (a YOLO export is always a detector)",
     )
     parser.add_argument("--task", help="override the export's task metadata (detect, segment, pose, obb, classify)")
     parser.add_argument("--force", action="store_true", help="overwrite files that already exist")
@@ -38,13 +41,15 @@ def run(args: argparse.Namespace) -> int:
     root = folder.resolve() == Path(__file__).resolve().parents[3] or folder.resolve() == Path.cwd()
     try:
         if args.from_onnx:
+            if args.kind != "detector":
+                raise ScaffoldError(f"--kind {args.kind}: an Ultralytics export is served as a detector")
             written = write_onnx_function(
                 folder, args.from_onnx, name=args.name, task=args.task, force=args.force, root=root
             )
         else:
             if args.task:
                 raise ScaffoldError("--task needs --from-onnx")
-            written = write_custom_function(folder, name=args.name, force=args.force, root=root)
+            written = write_custom_function(folder, name=args.name, force=args.force, root=root, kind=args.kind)
     except (ScaffoldError, SpecError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
