@@ -81,7 +81,14 @@ RUN python -m pip install --no-cache-dir --no-index --find-links /opt/nuclio/whl
 
 # Requirements before code: editing main.py or the model does not reinstall packages.
 COPY requirements.txt /opt/nuclio/requirements.txt
-RUN python -m pip install --no-cache-dir -r /opt/nuclio/requirements.txt
+ARG VARIANT
+# GPU: the CPU onnxruntime stays out (onnxruntime-gpu, installed above, is the same module and the last wins)
+RUN if [ "$VARIANT" = gpu ]; then grep -v '^onnxruntime' /opt/nuclio/requirements.txt > /tmp/requirements.txt; \
+    else cp /opt/nuclio/requirements.txt /tmp/requirements.txt; fi \
+    && python -m pip install --no-cache-dir -r /tmp/requirements.txt
+# GPU: fail the build if a package pulled the CPU onnxruntime back in, or CUDA is not among its providers
+COPY cvat_function/onnx/gpu_check.py /tmp/gpu_check.py
+RUN if [ "$VARIANT" = gpu ]; then python /tmp/gpu_check.py; fi
 
 # Verified weights (empty for the default model), under /opt/nuclio like a source deploy would place them.
 COPY --from=weights /weights/ /opt/nuclio/

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cvat_function.onnx.ultralytics import letterbox
 from cvat_function.tools.wire import LocalFunction, make_logger
 
 HERE = Path(__file__).parent
@@ -34,7 +35,6 @@ def _module(name: str) -> ModuleType:
 
 
 demo = _module("make_demo_model")
-handler = _module("model_handler")
 
 Loader = Callable[..., LocalFunction]
 
@@ -103,7 +103,8 @@ def test_the_box_lands_where_it_is_on_the_original_image(load: Loader, width, he
 def test_the_letterbox_puts_the_image_where_the_boxes_are_mapped_back_from() -> None:
     image = np.zeros((720, 1280, 3), np.uint8)
     image[100:500, 200:600] = 255
-    padded, gain, (left, top) = handler.letterbox(image, (640, 640))
+    padded, box = letterbox(image, (640, 640))
+    gain, left, top = box.gain, box.left, box.top
     assert padded.shape == (640, 640, 3)
     assert (padded[:140] == 114).all()
     assert (padded[-140:] == 114).all()
@@ -169,7 +170,7 @@ def test_dynamic_input_sizes_come_from_the_imgsz_metadata(load: Loader) -> None:
         input_shape=("batch", 3, "height", "width"),
         metadata={"imgsz": "[320, 320]"},
     )
-    assert function.context.user_data.model.input_size == (320, 320)
+    assert function.context.user_data.model.export.input_size == (320, 320)
     assert detect(function, png(1280, 720))[0]["points"] == pytest.approx(box, abs=1e-3)
 
 
@@ -193,19 +194,19 @@ def test_a_missing_model_file_stops_init_context_naming_the_path(monkeypatch: py
     with pytest.raises(RuntimeError, match="init_context failed") as failure:
         LocalFunction(HERE, make_logger(io.StringIO()))
     assert isinstance(failure.value.__cause__, FileNotFoundError)
-    assert f"ONNX model {missing} does not exist" in str(failure.value)
+    assert f"model file {missing} does not exist" in str(failure.value)
     assert "weights.lock" in str(failure.value)
     assert "MODEL_PATH" in str(failure.value)
 
 
 def test_a_head_that_does_not_fit_the_class_names_stops_init_context(load: Loader) -> None:
-    with pytest.raises(RuntimeError, match=r"3 class names need an axis of 7"):
+    with pytest.raises(RuntimeError, match=r"3 class\(es\) needs an axis of 7"):
         load([row((320, 320, 100, 100), (0.9, 0.0, 0.0, 0.0, 0.0))])
 
 
-def test_a_model_for_another_task_is_refused(load: Loader) -> None:
-    with pytest.raises(RuntimeError, match="is a 'segment' model"):
-        load([row((320, 320, 100, 100), (0.9, 0.0, 0.0))], metadata={"task": "segment"})
+def test_a_model_for_a_task_the_adapter_does_not_know_is_refused(load: Loader) -> None:
+    with pytest.raises(RuntimeError, match="has task 'depth' in its metadata; this adapter serves detect, segment"):
+        load([row((320, 320, 100, 100), (0.9, 0.0, 0.0))], metadata={"task": "depth"})
 
 
 def test_the_demo_model_finds_a_person_and_a_car(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -109,11 +109,22 @@ def drawable(kind: str, answer: Any, width: int, height: int) -> list[dict[str, 
 
 
 def run(args: argparse.Namespace) -> int:
+    # strict unless the caller chose: a shape CVAT would drop fails the call. Restored afterwards, since tests
+    # and other verbs call run() in their own process.
+    saved = os.environ.get(ENV_INVALID_SHAPES)
+    os.environ.setdefault(ENV_INVALID_SHAPES, "error")
+    try:
+        return _invoke(args)
+    finally:
+        if saved is None:
+            os.environ.pop(ENV_INVALID_SHAPES, None)
+
+
+def _invoke(args: argparse.Namespace) -> int:
     for path in [args.image, *args.next, *([args.image1] if args.image1 else [])]:
         if not path.is_file():
             print(f"error: {path} is not a file", file=sys.stderr)
             return 2
-    os.environ.setdefault(ENV_INVALID_SHAPES, "error")
     kind = load_function_config(args.function / "function.yaml").kind
     logger = make_logger(open(os.devnull, "w") if args.quiet else sys.stderr)  # noqa: SIM115
     function = LocalFunction(args.function, logger)

@@ -3,7 +3,9 @@
 `--from-python TARGET` reads a list of LabelSpec built with cvat_function's builders (`label_spec`,
 `skeleton_label_spec` with a generated SVG, `number_attribute_spec`, …) from `module:OBJECT` or
 `path/to/file.py:OBJECT`; `--from-onnx MODEL.onnx` derives it from the class names the model carries (ONNX
-metadata `names`, as Ultralytics exports write it: ids are the class indices, `--type` the label type); without
+metadata `names`, as Ultralytics exports write it: ids are the class indices; the label type follows the
+export's `task` (segment → mask, pose → a skeleton per class built from `kpt_shape`, classify → tag) unless
+`--type` says otherwise); without
 either, the spec of the function folder's function.yaml is parsed the way CVAT parses it and printed back (a
 check that it is valid). `--yaml` prints the `spec: |` block, indented.
 
@@ -17,6 +19,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 from ...core.config import load_function_config
 from ...core.errors import SpecError
@@ -32,9 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--type",
-        default="rectangle",
         choices=[t for t in LABEL_TYPES if t != "skeleton"],
-        help="label type for --from-onnx (default: rectangle)",
+        help="label type for --from-onnx (default: from the export's task; rectangle without one)",
     )
     parser.add_argument("--function", type=Path, default=Path("."), help="function folder (default: .)")
     parser.add_argument("--yaml", action="store_true", help="print the indented `spec: |` block for function.yaml")
@@ -64,8 +66,23 @@ def load_labels(target: str) -> list[LabelSpec]:
     return list(value)
 
 
-def onnx_class_names(model: Path) -> dict[int, str]:
-    """Class index → name from an ONNX model's metadata `names`, read with onnxruntime."""
+def onnx_labels(model: Path, label_type: str | None) -> list[LabelSpec]:
+    """One label per class of an ONNX model; of `label_type`, else of what its Ultralytics `task` answers."""
+    names, metadata = onnx_class_names(model, with_metadata=True)
+    if label_type is not None:
+        return class_label_specs(names, label_type)
+    from ...onnx.ultralytics import SHAPE_OF_TASK, ExportInfo, label_specs, literal
+
+    task = metadata.get("task", "detect")
+    kpt_shape = literal(metadata, "kpt_shape") if task == "pose" else None
+    if task == "pose" and isinstance(kpt_shape, (list, tuple)) and len(kpt_shape) == 2:
+        export = ExportInfo("pose", names, (0, 0), "", False, False, kpt_shape=(int(kpt_shape[0]), int(kpt_shape[1])))
+        return label_specs(export)
+    return class_label_specs(names, SHAPE_OF_TASK.get(task, "rectangle") if task != "pose" else "rectangle")
+
+
+def onnx_class_names(model: Path, with_metadata: bool = False) -> Any:
+    """Class index → name from an ONNX model's metadata `names`, read with onnxruntime (and the metadata)."""
     if not model.is_file():
         raise SpecError(str(model), "does not exist")
     try:
@@ -86,7 +103,8 @@ def onnx_class_names(model: Path) -> dict[int, str]:
             f"has no 'names' metadata (keys: {sorted(metadata) or 'none'})",
             "write the spec by hand, one label per class index, or build it with --from-python",
         )
-    return parse_class_names(metadata["names"], f"{model} metadata 'names'")
+    names = parse_class_names(metadata["names"], f"{model} metadata 'names'")
+    return (names, metadata) if with_metadata else names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if args.from_python:
             labels = load_labels(args.from_python)
         elif args.from_onnx:
-            labels = class_label_specs(onnx_class_names(args.from_onnx), args.type)
+            labels = onnx_labels(args.from_onnx, args.type)
         else:
             labels = list(load_function_config(args.function / "function.yaml").labels)
         print(spec_yaml_block(labels) if args.yaml else spec_json(labels))
