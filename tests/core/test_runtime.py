@@ -96,17 +96,18 @@ def test_init_context_chains_an_exception_raised_by_the_model_constructor(monkey
     assert isinstance(failure.value.__cause__, OSError)
 
 
-def test_a_model_that_raises_gives_a_500_with_a_clear_json_message(loaded, monkeypatch):
+def test_a_model_that_raises_gives_a_500_naming_the_stage_and_the_log_has_the_message(loaded, monkeypatch):
     def explode(image: Any, threshold: float) -> list[Any]:
-        raise ValueError("input tensor has the wrong shape")
+        raise ValueError("input tensor has the wrong shape in /opt/nuclio/weights/model.onnx")
 
     monkeypatch.setattr(loaded.user_data.function.model, "infer", explode)
     response = post(loaded, {"image": PNG})
     assert (response.status, response.content_type) == (500, "application/json")
-    assert response.json() == {"error": "ModelHandler.infer raised ValueError: input tensor has the wrong shape"}
+    assert response.json() == {"error": "ModelHandler.infer raised ValueError (the function's log has the message)"}
     level, message, fields = loaded.logger.records[-1]
     assert (level, message) == ("error", "model failed")
     assert "ValueError" in fields["traceback"]
+    assert "/opt/nuclio/weights/model.onnx" in fields["error"]  # the path stays in the log, off the wire
     assert post(loaded, {"image": PNG}).status == 500  # the worker survives and keeps answering
 
 
