@@ -132,7 +132,7 @@ class InteractorRequest:
         box = None
         if self.obj_bbox is not None:
             x1, y1, x2, y2 = self.obj_bbox
-            if x2 < 0 or y2 < 0 or x1 > width - 1 or y1 > height - 1:
+            if x2 < 0 or y2 < 0 or x1 > width or y1 > height:  # the frame spans [0, width]: 0.2 is in a 1-px crop
                 raise RequestError(
                     "obj_bbox", f"a box overlapping the {width}x{height} image", got=str(list(self.obj_bbox))
                 )
