@@ -77,6 +77,8 @@ def image_size(data: bytes) -> tuple[int, int]:
         try:
             width, height = im.size
             orientation = _orientation(im, data)
+            if im.format == "TIFF" and (width, height) != (im.tag_v2.get(256), im.tag_v2.get(257)):
+                orientation = 1  # Pillow ≥ 11 already reports a TIFF's size as shown (it turns it while loading)
         except Exception as e:
             raise _damaged("image", im, e) from e
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
@@ -109,7 +111,8 @@ def decode_image(
                 return fast
             im.seek(0)
             im.load()
-            return _to_array(im, order, orientation)
+            # read again: Pillow ≥ 11 turns a TIFF by its orientation tag while loading it (and drops the tag)
+            return _to_array(im, order, _orientation(im, data))
         except MemoryError:
             raise
         except RequestError:

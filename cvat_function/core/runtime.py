@@ -358,6 +358,11 @@ def _unwrap_state(fn: Function, state: Any, index: int, allowed: Sequence[str]) 
         raise RequestError(
             field, "a state this tracker returned earlier (an object with 'shape' and 'state')", got=_json_kind(state)
         )
+    last = state[STATE_SHAPE_KEY]
+    if not isinstance(last, Mapping):
+        raise RequestError(f"{field}.shape", "the {type, points} shape this tracker returned", got=_json_kind(last))
+    shape = parse_tracked_shape(last, f"{field}.shape", tuple(allowed))
+    assert shape is not None  # a mapping is never the null shape
     try:
         size = len(json.dumps(state, separators=(",", ":"), allow_nan=False).encode("utf-8"))
     except (ValueError, TypeError, RecursionError) as e:
@@ -366,11 +371,6 @@ def _unwrap_state(fn: Function, state: Any, index: int, allowed: Sequence[str]) 
         raise RequestError(
             field, f"a state of at most {fn.settings.max_state_bytes} bytes (no answer is larger)", got=f"{size} bytes"
         )
-    last = state[STATE_SHAPE_KEY]
-    if not isinstance(last, Mapping):
-        raise RequestError(f"{field}.shape", "the {type, points} shape this tracker returned", got=_json_kind(last))
-    shape = parse_tracked_shape(last, f"{field}.shape", tuple(allowed))
-    assert shape is not None  # a mapping is never the null shape
     return shape, state[STATE_MODEL_KEY]
 
 

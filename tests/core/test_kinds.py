@@ -430,3 +430,54 @@ def test_a_mask_detector_answer_on_the_wire_equals_the_plain_shape_json() -> Non
     assert response.json() == [shape.to_cvat() for shape in model.infer(gray, 0.5)]
     first = response.json()[0]
     assert decode_detector_mask(first["mask"]).bitmap.any()
+
+
+def test_an_interactor_mask_without_a_confidence_still_carries_attributes() -> None:
+    """CVAT's UI calls `attributes.find(...)` on every interactor shape: `[]`, never a missing key."""
+    from cvat_function import interactor_mask
+
+    frame = np.zeros((8, 8), bool)
+    frame[2:6, 2:6] = True
+    assert interactor_mask(frame).to_cvat()["attributes"] == []
+    assert interactor_mask(frame, confidence=0.5).to_cvat()["attributes"] == [{"spec_id": 0, "value": "0.5"}]
+
+
+@pytest.mark.parametrize(
+    ("state", "field"),
+    [
+        ([0, -1, 2], "states[0]"),  # a ReID answer: another function's
+        ({"shape": {"type": "rectangle", "points": [float("nan"), 1, 2, 3]}, "state": {}}, "states[0].shape.points[0]"),
+        ({"shape": {"type": "rectangle", "points": [10**400, 1, 2, 3]}, "state": {}}, "states[0].shape.points[0]"),
+        ({"shape": {"type": "rectangle", "points": [5, 5, -5, -5]}, "state": {}}, "states[0].shape.points"),
+        ({"shape": {"type": "polygon", "points": [0, 0, 5, 0, 5, 5]}, "state": {}}, "states[0].shape.type"),
+        ({"shape": [1, 2, 3, 4], "state": {}}, "states[0].shape"),
+        ({"shape": {"type": "rectangle", "points": [1, 2, 3, 4]}, "state": "x" * 5000}, "states[0]"),
+    ],
+)
+def test_a_forged_or_foreign_state_is_a_400_naming_it(tmp_path: Path, monkeypatch, state: Any, field: str) -> None:
+    monkeypatch.setenv("CVAT_FUNCTION_MAX_STATE_BYTES", "4096")
+    function, _ = make_function(tmp_path, "tracker")
+    body = json.dumps({"image": IMAGE, "shapes": [None], "states": [state]})  # NaN stays a literal NaN
+    response = function.request(body, "text/plain")
+    assert response.status == 400, response.text
+    assert response.json()["field"] == field
+
+
+def test_the_template_tracker_refuses_every_forged_state_with_a_4xx() -> None:
+    """The example checks its own state (CVAT signs states; other clients can forge them)."""
+    import random
+
+    from cvat_function.tools.answer_checks import synthetic_request
+    from cvat_function.tools.hostile import png, state_cases
+
+    function = LocalFunction(ROOT / "examples" / "template-tracker")
+    good = synthetic_request("tracker", png(64, 48), (64, 48))
+    state = function.request(good).json()["states"][0]
+    for case in state_cases(good, state, random.Random(0)):
+        response = function.request(case.body, case.content_type)
+        assert response.status < 500, f"{case.name}: {response.text[:300]}"
+        if case.expect == "4xx":
+            assert 400 <= response.status < 500, case.name
+            assert response.json()["field"].startswith("states[0]"), case.name
+        elif case.expect == "ok":
+            assert response.status == 200, case.name

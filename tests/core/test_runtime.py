@@ -243,3 +243,56 @@ def test_a_load_info_that_is_not_a_dict_stops_init_context(monkeypatch):
     monkeypatch.setattr(main, "ModelHandler", Odd)
     with pytest.raises(RuntimeError, match=r"ModelHandler\.load_info: is not a dict with identifier keys"):
         main.init_context(make_context())
+
+
+LEAK = ("Traceback", "File \"", "/work/", "/opt/", ".py")
+
+
+def assert_generic_500(response: Any, stage: str) -> None:
+    assert (response.status, response.content_type) == (500, "application/json"), response.text
+    message = response.json()["error"]
+    assert stage in message
+    assert not any(fragment in response.text for fragment in LEAK), response.text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [KeyError("/opt/nuclio/secret.key"), RecursionError("deep"), MemoryError(), AttributeError("x")],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_unexpected_error_in_the_framework_is_a_json_500_naming_the_stage(loaded, monkeypatch, error):
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr("cvat_function.core.runtime.decode_image", broken)
+    response = post(loaded, {"image": PNG})
+    assert_generic_500(response, "internal error while decoding image")
+    level, message, fields = loaded.logger.records[-1]
+    assert (level, message, fields["stage"]) == ("error", "internal error", "decoding image")
+    assert type(error).__name__ in fields["traceback"]
+
+
+def test_sys_exit_in_the_model_is_a_json_500_and_the_worker_lives_on(loaded, monkeypatch):
+    def leave(image: Any, threshold: float) -> None:
+        raise SystemExit("/opt/nuclio/model_handler.py gave up")
+
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", leave)
+    assert_generic_500(post(loaded, {"image": PNG}), "ModelHandler.infer raised SystemExit")
+    assert "/opt/nuclio/model_handler.py" in loaded.logger.records[-1][2]["error"]
+
+
+def test_an_answer_that_cannot_be_serialized_is_a_json_500(loaded, monkeypatch):
+    def too_deep(value: Any) -> str:
+        raise RecursionError("maximum recursion depth exceeded while encoding a JSON object")
+
+    monkeypatch.setattr("cvat_function.core.runtime.dumps", too_deep)
+    assert_generic_500(post(loaded, {"image": PNG}), "serializing the answer")
+
+
+def test_a_model_message_with_paths_stays_in_the_log(loaded, monkeypatch):
+    def explode(image: Any, threshold: float) -> None:
+        raise FileNotFoundError(2, "No such file", "/opt/nuclio/weights/model.onnx")
+
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", explode)
+    assert_generic_500(post(loaded, {"image": PNG}), "ModelHandler.infer raised FileNotFoundError")
+    assert "/opt/nuclio/weights/model.onnx" in loaded.logger.records[-1][2]["error"]
