@@ -235,7 +235,8 @@ def test_malformed_files_of_every_format_decode_or_raise_a_request_error():
             assert e.field == "image", name
             statuses[e.status] += 1
         else:
-            assert array.dtype == np.uint8 and array.ndim == 3, name
+            assert array.dtype == np.uint8, name
+            assert array.ndim == 3, name
             statuses[200] += 1
     assert statuses[400] > 100
 

@@ -314,7 +314,10 @@ def test_tracker_model_that_raises_is_a_500_json(tmp_path: Path) -> None:
     model.mode = "raise"
     response = function.request({"image": IMAGE, "shapes": [[10, 10, 20, 20]], "states": []})
     assert response.status == 500
-    assert response.json()["error"] == "ModelHandler.init_tracking raised RuntimeError (the function's log has the message)"
+    assert (
+        response.json()["error"]
+        == "ModelHandler.init_tracking raised RuntimeError (the function's log has the message)"
+    )
 
 
 @pytest.mark.parametrize(

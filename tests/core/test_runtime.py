@@ -245,7 +245,7 @@ def test_a_load_info_that_is_not_a_dict_stops_init_context(monkeypatch):
         main.init_context(make_context())
 
 
-LEAK = ("Traceback", "File \"", "/work/", "/opt/", ".py")
+LEAK = ("Traceback", 'File "', "/work/", "/opt/", ".py")
 
 
 def assert_generic_500(response: Any, stage: str) -> None:

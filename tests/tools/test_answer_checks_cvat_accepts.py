@@ -25,4 +25,3 @@ def test_a_tracker_answering_points_shapes_passes() -> None:
     verdict = check_answer("tracker", 200, {"Content-Type": "application/json"}, json.dumps(body).encode(),
                            request=request, image_size=(10, 10))  # fmt: skip
     assert verdict.problems == []
-
