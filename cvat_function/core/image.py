@@ -234,7 +234,8 @@ def _to_array(im: Image.Image, order: ColorOrder, orientation: int) -> np.ndarra
 
     else:
         target = "L" if order is ColorOrder.GRAY else "RGB"
-        via = "RGBA" if im.mode == "P" and "transparency" in im.info else None
+        # a transparent palette converts right only through RGBA; Pillow has no LAB/HSV → L, only → RGB
+        via = "RGBA" if im.mode == "P" and "transparency" in im.info else "RGB" if im.mode in ("LAB", "HSV") else None
 
         def convert(strip: Image.Image) -> np.ndarray:
             if via is not None:

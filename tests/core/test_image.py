@@ -303,3 +303,20 @@ def test_memory_per_request_is_bounded_by_the_frame(tmp_path: Path, kind: str, o
     path.write_bytes(encode(image, kind.split()[-1], **({"compress_level": 1} if "PNG" in kind else {})))
     warm.write_bytes(encode(image.crop((0, 0, 8, 8)), kind.split()[-1]))
     assert peak_bytes_per_pixel(path, warm, order) <= bound
+
+
+@pytest.mark.parametrize(
+    "mode", ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "I", "I;16", "I;16B", "F"]
+)
+@pytest.mark.parametrize("order", list(ColorOrder))
+def test_every_pillow_mode_a_tiff_can_hold_decodes_to_every_colour_order(mode: str, order: ColorOrder):
+    rgb = Image.fromarray(ASYMMETRIC)
+    if mode in ("PA", "LAB", "I;16B"):
+        image = Image.frombytes(mode, (10, 6), bytes(range(256)))  # at most 3 bytes for each of the 60 pixels
+    elif mode == "I;16":
+        image = Image.fromarray(ASYMMETRIC[..., 0].astype(np.uint16) * 257)
+    else:
+        image = rgb.convert(mode)
+    array = decode_image(encode(image, "TIFF"), order)
+    assert array.shape == ((6, 10) if order is ColorOrder.GRAY else (6, 10, 3))
+    assert array.dtype == np.uint8
