@@ -101,3 +101,31 @@ def test_any_json_document_is_answered_2xx_or_4xx(functions, kind: str, value: A
 @given(raw=st.binary(max_size=300))
 def test_any_bytes_are_answered_2xx_or_4xx(functions, kind: str, raw: bytes) -> None:
     assert_not_5xx(functions[kind][0], raw)
+
+
+EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "function.yaml").is_file())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", [ROOT, *EXAMPLES], ids=lambda p: p.name or "default")
+def test_tiny_and_extreme_frames_are_answered_by_the_default_model_and_every_example(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if (folder / "make_demo_model.py").is_file():  # the ONNX example runs on its demo model, built here
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("demo_model_for_frames", folder / "make_demo_model.py")
+        assert spec is not None
+        assert spec.loader is not None
+        demo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo)
+        monkeypatch.setenv("MODEL_PATH", str(demo.write_demo_model(tmp_path / "model.onnx")))
+    function = LocalFunction(folder, make_logger(io.StringIO()))
+    kind = function.context.user_data.function.config.kind
+    for width, height in ((1, 1), (2, 2), (3, 1), (1, 20000), (20000, 1)):
+        request = synthetic_request(kind, png(width, height), (width, height))
+        response = function.request(request)
+        assert response.status == 200, f"{width}x{height}: {response.text[:300]}"
+        if kind == "tracker":  # and the continuation on the same frame
+            follow = {**request, "shapes": [None], "states": response.json()["states"]}
+            assert function.request(follow).status == 200, f"{width}x{height} (continuation)"
