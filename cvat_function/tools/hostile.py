@@ -115,7 +115,7 @@ def _saved_files() -> list[tuple[str, bytes]]:
     for fmt, image in (
         ("PNG", rgb), ("JPEG", rgb), ("GIF", rgb), ("TIFF", rgb), ("BMP", rgb), ("WEBP", rgb), ("AVIF", rgb),
         ("DDS", rgb), ("ICO", rgb), ("JPEG2000", rgb), ("PCX", rgb), ("PPM", rgb), ("QOI", rgb), ("SGI", rgb),
-        ("TGA", rgb), ("IM", rgb), ("SPIDER", rgb.convert("L")), ("BLP", rgb.convert("P")),
+        ("TGA", rgb), ("SPIDER", rgb.convert("L")), ("BLP", rgb.convert("P")),
         ("MSP", rgb.convert("1")), ("XBM", rgb.convert("1")), ("PALM", rgb.convert("P")),
     ):  # fmt: skip
         out = io.BytesIO()
