@@ -191,11 +191,11 @@ def body_cases(kind: str, good: dict[str, Any], rng: random.Random) -> list[Case
             body = json.loads(text)
             body[key] = item
             cases.append(Case(f"{key} = {str(item)[:16]!r}", json.dumps(body).encode()))
-    cases += _kind_cases(kind, good, rng)
+    cases += _kind_cases(kind, good)
     return cases
 
 
-def _kind_cases(kind: str, good: dict[str, Any], rng: random.Random) -> list[Case]:
+def _kind_cases(kind: str, good: dict[str, Any]) -> list[Case]:
     def variant(name: str, expect: str = "4xx", **change: Any) -> Case:
         return Case(name, json.dumps({**good, **change}).encode(), expect=expect)
 
