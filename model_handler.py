@@ -48,14 +48,18 @@ class ModelHandler:
     def infer(self, image: np.ndarray, threshold: float) -> list[Shape]:
         # TODO(template): run your model; return shapes built with cvat_function's builders, label *names*
         # from function.yaml, coordinates in pixels of `image`, and only results with confidence >= threshold.
-        scale = min(1.0, WORKING_SIZE / max(image.shape[:2]))
-        small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        height, width = image.shape[:2]
+        scale = min(1.0, WORKING_SIZE / max(height, width))
+        # at least 1 pixel per side: a 20000×1 frame would otherwise shrink to nothing (OpenCV refuses that)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        sx, sy = size[0] / width, size[1] / height
         shapes = []
         for label, box, margin, s in self._detect(small):
             confidence = 1.0 - math.exp(-max(margin, 0.0) / s)
             if confidence >= threshold:
-                x1, y1, x2, y2 = (v / scale for v in xywh(*box))
-                shapes.append(rectangle(label, (x1, y1, x2, y2), confidence=confidence))
+                x1, y1, x2, y2 = xywh(*box)
+                shapes.append(rectangle(label, (x1 / sx, y1 / sy, x2 / sx, y2 / sy), confidence=confidence))
         return shapes
 
     def _detect(self, image: np.ndarray) -> list[tuple[str, list[int], float, float]]:

@@ -75,4 +75,11 @@ class SpecError(CvatFunctionError):
 
 
 class ModelError(CvatFunctionError):
-    """The user's model raised while answering a request; answered with a 500."""
+    """The user's model raised while answering a request, or answered something unusable; answered with a 500.
+
+    `str(error)` is the whole story, for the function's log; `public` is what the client gets: the model's
+    own exception message can carry file paths and data, so it stays in the log."""
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = message if public is None else public

@@ -44,7 +44,9 @@ def parse_body(body: object) -> dict[str, Any]:
             raise RequestError("body", 'a JSON object such as {"image": "<base64>"}', got="an empty body")
         try:
             value = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except RecursionError as e:
+            raise RequestError("body", "a JSON object nested less than a few hundred levels deep", got="deeper") from e
+        except ValueError as e:  # also UnicodeDecodeError, and an integer past Python's 4300-digit limit
             raise RequestError(
                 "body", "a JSON object (send it with Content-Type: application/json)", got=f"invalid JSON ({e})"
             ) from e
@@ -85,7 +87,7 @@ def parse_threshold(value: object, default: float = DEFAULT_THRESHOLD, field: st
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(field, "a number between 0 and 1", got=_kind(value))
-    number = float(value)
+    number = _as_float(value)
     if not math.isfinite(number) or not 0.0 <= number <= 1.0:
         raise RequestError(field, "a number between 0 and 1", got=repr(value))
     return number
@@ -130,7 +132,7 @@ class InteractorRequest:
         box = None
         if self.obj_bbox is not None:
             x1, y1, x2, y2 = self.obj_bbox
-            if x2 < 0 or y2 < 0 or x1 > width - 1 or y1 > height - 1:
+            if x2 < 0 or y2 < 0 or x1 > width or y1 > height:  # the frame spans [0, width]: 0.2 is in a 1-px crop
                 raise RequestError(
                     "obj_bbox", f"a box overlapping the {width}x{height} image", got=str(list(self.obj_bbox))
                 )
@@ -187,8 +189,16 @@ def parse_interactor_request(
     )
 
 
+def _as_float(value: int | float) -> float:
+    """`float(value)`, with an integer beyond float's range (JSON allows any length) as infinity, not an error."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _finite_number(value: object, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_as_float(value)):
         raise RequestError(field, "a finite number", got=_kind(value))
     return float(value)
 
@@ -252,7 +262,7 @@ def parse_tracker_request(body: object, supported_shape_types: tuple[str, ...] |
             "states", f"a list of at most {len(raw_shapes)} state(s), one per shape", got=_kind(raw_states)
         )
     allowed = supported_shape_types or ("rectangle",)
-    shapes = tuple(_tracked(s, f"shapes[{i}]", allowed) for i, s in enumerate(raw_shapes))
+    shapes = tuple(parse_tracked_shape(s, f"shapes[{i}]", allowed) for i, s in enumerate(raw_shapes))
     states = tuple(raw_states) + (None,) * (len(shapes) - len(raw_states))
     for i, (shape, state) in enumerate(zip(shapes, states, strict=True)):
         if shape is None and state is None:
@@ -260,7 +270,9 @@ def parse_tracker_request(body: object, supported_shape_types: tuple[str, ...] |
     return TrackerRequest(decode_base64_image(fields["image"]), shapes, states)
 
 
-def _tracked(value: object, field: str, allowed: tuple[str, ...]) -> TrackedShape | None:
+def parse_tracked_shape(value: object, field: str, allowed: tuple[str, ...]) -> TrackedShape | None:
+    """A tracker shape as CVAT sends it (a bare rectangle array, `{type, points}` or null), checked: the type
+    among `allowed`, finite coordinates, the type's coordinate count, a rectangle's sorted corners."""
     if value is None:
         return None
     shape_type: object = "rectangle"
@@ -373,6 +385,8 @@ def _kind(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int) and value.bit_length() > 64:  # repr of a 5000-digit integer raises ValueError
+        return f"an integer of {value.bit_length()} bits"
     if isinstance(value, (int, float)):
         return f"a number ({value!r})"
     if isinstance(value, str):

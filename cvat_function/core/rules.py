@@ -113,7 +113,8 @@ def points_problem(shape_type: str, points: Sequence[object]) -> str | None:
     """Why CVAT would reject these coordinates for a `shape_type` (a key of POINT_COUNTS), or None."""
     minimum, multiple, what = POINT_COUNTS[shape_type]
     count = len(points)
-    if count < minimum or count % multiple or (multiple == minimum and count != minimum):
+    exact = shape_type in ("rectangle", "ellipse", "cuboid")  # `points` takes any number of points
+    if count < minimum or count % multiple or (exact and count != minimum):
         return f"a {shape_type} needs {what}, got {count}"
     for value in points:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

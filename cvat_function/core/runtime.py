@@ -20,7 +20,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -39,6 +39,7 @@ from .request import (
     parse_detector_request,
     parse_interactor_request,
     parse_reid_request,
+    parse_tracked_shape,
     parse_tracker_request,
 )
 from .response import Fragment, dumps, rows_json
@@ -165,13 +166,21 @@ class Function:
     config: FunctionConfig
     model: Any
     settings: Settings
+    stage: str = field(default="parsing the request", init=False, repr=False, compare=False)
+    """What the request in progress is doing, for the 500 answer of an unexpected error (one event at a time
+    per worker, so one attribute is enough)."""
 
     @property
     def color_order(self) -> ColorOrder:
         return ColorOrder(getattr(self.model, "color_order", ColorOrder.RGB))
 
     def answer(self, body: object, logger: Logger) -> Answer:
-        """The status, JSON payload and headers for one request body; never raises."""
+        """The status, JSON payload and headers for one request body; never raises.
+
+        A 500 never carries a traceback or the text of an exception the model raised (it can hold file paths
+        and data): the client gets the stage that failed, the log gets the message and the traceback. CVAT
+        drops error bodies anyway; the log is where a user looks."""
+        self.stage = "parsing the request"
         try:
             fields = parse_body(body)
             handler = _KINDS[self.config.kind]
@@ -189,13 +198,22 @@ class Function:
                 error=str(e),
                 traceback="".join(traceback.format_exception(cause)) if cause else "",
             )
-            return Answer(500, {"error": str(e)}, {})
+            return Answer(500, {"error": e.public}, {})
+        except Exception as e:  # a framework bug or an exhausted resource: still a JSON answer, never a traceback
+            logger.error_with(
+                "internal error",
+                stage=self.stage,
+                error=f"{type(e).__name__}: {e}",
+                traceback="".join(traceback.format_exception(e)),
+            )
+            return Answer(500, {"error": f"internal error while {self.stage} (the function's log has the details)"}, {})
 
     def call_model(self, method: str, *args: Any) -> Any:
         """Call the user's model and return what it returns; exceptions become a `ModelError` (500).
 
         A lazy result (generator, map, filter) is consumed here, so an error raised while iterating is the
         model's too."""
+        self.stage = f"running ModelHandler.{method}"
         try:
             result = getattr(self.model, method)(*args)
             if isinstance(result, (Generator, map, filter)):
@@ -203,8 +221,13 @@ class Function:
             return result
         except CvatFunctionError:
             raise
-        except Exception as e:
-            raise ModelError(f"ModelHandler.{method} raised {type(e).__name__}: {e}") from e
+        except (Exception, SystemExit) as e:  # sys.exit() in a model must not reach the wrapper either
+            raise ModelError(
+                f"ModelHandler.{method} raised {type(e).__name__}: {e}",
+                public=f"ModelHandler.{method} raised {type(e).__name__} (the function's log has the message)",
+            ) from e
+        finally:
+            self.stage = f"checking what ModelHandler.{method} answered"
 
     def handle_invalid(self, errors: list[ShapeError], logger: Logger, what: str = "shape") -> dict[str, str]:
         """Strict mode raises `InvalidShapesError`; drop mode logs each error and returns the dropped header."""
@@ -228,6 +251,7 @@ class Function:
 
     def decode(self, data: bytes, field: str = "image") -> np.ndarray:
         """Image bytes → the colour order and dtype the model declares (`color_order`, `dtype`)."""
+        self.stage = f"decoding {field}"
         image = decode_image(data, self.color_order, max_pixels=self.settings.max_pixels, field=field)
         return as_pixel_type(image, self.pixel_type)
 
@@ -284,7 +308,7 @@ def _answer_tracker(fn: Function, fields: dict[str, Any], logger: Logger) -> Ans
                 if fn.settings.invalid_shapes == "drop":  # no earlier shape or state to fall back on
                     raise InvalidShapesError(errors[-1:]) from None
                 continue  # strict mode: handle_invalid raises with every error below
-            shape, new_state = _unwrap_state(state, index)[0], state  # drop mode: the object stays put
+            shape, new_state = _unwrap_state(fn, state, index, allowed)[0], state  # drop mode: the object stays put
         shapes.append(shape.to_cvat() if supported else list(shape.points))
         states.append(new_state)
     headers = fn.handle_invalid(errors, logger, "tracker result")
@@ -304,8 +328,13 @@ def _track_one(
         shape: TrackedShape | None = start
         model_state = fn.call_model("init_tracking", image, start)
     else:
-        last, previous = _unwrap_state(state, index)
-        result = fn.call_model("track", image, previous)
+        last, previous = _unwrap_state(fn, state, index, allowed)
+        try:
+            result = fn.call_model("track", image, previous)
+        except RequestError as e:  # the model refused its own state (forged, or from another function)
+            raise RequestError(
+                f"states[{index}].{STATE_MODEL_KEY}{'.' + e.field if e.field else ''}", e.expected, got=e.got
+            ) from e
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             raise ShapeError("tracker", "track", "must return a pair (TrackedShape or None, state)")
         shape, model_state = result
@@ -318,17 +347,37 @@ def _track_one(
     return shape, wrapped
 
 
-def _unwrap_state(state: Any, index: int) -> tuple[TrackedShape, Any]:
-    """The last shape and the model's state out of a state this framework returned."""
+def _unwrap_state(fn: Function, state: Any, index: int, allowed: Sequence[str]) -> tuple[TrackedShape, Any]:
+    """The last shape and the model's state out of a state this framework returned.
+
+    CVAT signs states, but a client that is not CVAT can send anything: the wrapper is checked like a request
+    (its shape with the same rules as `shapes[i]`, its size against the limit the answers keep), so a forged
+    or foreign state is a 400 naming it, never a 500."""
     field = f"states[{index}]"
     if not isinstance(state, dict) or STATE_SHAPE_KEY not in state or STATE_MODEL_KEY not in state:
-        raise RequestError(field, "a state this tracker returned earlier (an object with 'shape' and 'state')")
+        raise RequestError(
+            field, "a state this tracker returned earlier (an object with 'shape' and 'state')", got=_json_kind(state)
+        )
     last = state[STATE_SHAPE_KEY]
+    if not isinstance(last, Mapping):
+        raise RequestError(f"{field}.shape", "the {type, points} shape this tracker returned", got=_json_kind(last))
+    shape = parse_tracked_shape(last, f"{field}.shape", tuple(allowed))
+    assert shape is not None  # a mapping is never the null shape
     try:
-        shape = TrackedShape(str(last["type"]), tuple(float(v) for v in last["points"]))
-    except (TypeError, KeyError, ValueError) as e:
-        raise RequestError(f"{field}.shape", "the {type, points} shape this tracker returned", got=str(e)) from e
+        size = len(json.dumps(state, separators=(",", ":"), allow_nan=False).encode("utf-8"))
+    except (ValueError, TypeError, RecursionError) as e:
+        raise RequestError(field, "a plain JSON state this tracker returned", got=f"{type(e).__name__}") from e
+    if size > fn.settings.max_state_bytes:
+        raise RequestError(
+            field, f"a state of at most {fn.settings.max_state_bytes} bytes (no answer is larger)", got=f"{size} bytes"
+        )
     return shape, state[STATE_MODEL_KEY]
+
+
+def _json_kind(value: object) -> str:
+    return (
+        "an object" if isinstance(value, Mapping) else "an array" if isinstance(value, list) else type(value).__name__
+    )
 
 
 def _answer_reid(fn: Function, fields: dict[str, Any], logger: Logger) -> Answer:
@@ -479,9 +528,15 @@ def handle_event(context: Any, event: Any) -> Any:
     answer = function.answer(event.body, context.logger)
     try:
         body = dumps(answer.payload)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError) as e:  # their messages name a type or a value, never a path
         context.logger.error_with("response is not JSON-serializable", error=str(e))
         answer = Answer(500, {"error": f"the response is not JSON-serializable: {e}"}, {})
+        body = json.dumps(answer.payload)
+    except Exception as e:  # e.g. RecursionError on an absurdly nested answer
+        context.logger.error_with(
+            "response could not be serialized", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()
+        )
+        answer = Answer(500, {"error": "internal error while serializing the answer (the function's log has it)"}, {})
         body = json.dumps(answer.payload)
     return context.Response(
         body=body, content_type="application/json", status_code=answer.status, headers=answer.headers

@@ -340,11 +340,10 @@ class InteractorMask:
         return hash((self.mask, self.confidence))
 
     def to_cvat(self) -> dict[str, Any]:
-        """`{"type": "mask", "points": <CVAT RLE + box>, "attributes": [{"spec_id": 0, "value": "0.87"}]}`."""
-        out: dict[str, Any] = {"type": "mask", "points": self.mask.to_rle()}
-        if self.confidence is not None:
-            out["attributes"] = [{"spec_id": 0, "value": format_confidence(self.confidence)}]
-        return out
+        """`{"type": "mask", "points": <CVAT RLE + box>, "attributes": [{"spec_id": 0, "value": "0.87"}]}`;
+        `"attributes": []` without a confidence (CVAT's UI calls `attributes.find` on every shape)."""
+        attributes = [] if self.confidence is None else [{"spec_id": 0, "value": format_confidence(self.confidence)}]
+        return {"type": "mask", "points": self.mask.to_rle(), "attributes": attributes}
 
 
 def interactor_mask(

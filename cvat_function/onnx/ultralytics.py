@@ -300,7 +300,7 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Let
     Ultralytics' `LetterBox` does for a static input."""
     height, width = image.shape[:2]
     gain = min(size[0] / height, size[1] / width)
-    new_width, new_height = round(width * gain), round(height * gain)
+    new_width, new_height = max(1, round(width * gain)), max(1, round(height * gain))  # 20000×1 keeps a row
     pad_x, pad_y = (size[1] - new_width) / 2, (size[0] - new_height) / 2
     if (new_width, new_height) != (width, height):
         image = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_LINEAR)

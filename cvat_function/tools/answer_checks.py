@@ -220,6 +220,8 @@ def _skeleton_problems(name: str, item: Mapping[str, Any], spec: LabelSpec | Non
         if element.get("type") != "points":
             problems.append(f"{name}: element {sub!r} must be of type 'points'")
         problems += _points_problems(f"{name}.{sub}", "points", element.get("points"))
+        if isinstance(element.get("points"), list) and len(element["points"]) != 2:
+            problems.append(f"{name}: element {sub!r} is one point [x, y]")
     if all(isinstance(e, Mapping) and e.get("outside") for e in elements):
         problems.append(f"{name}: every element is outside; CVAT drops the skeleton")
     return problems
@@ -323,7 +325,7 @@ def _check_tracker(verdict: Verdict, payload: object, objects: int) -> None:
     )
     for index, shape in enumerate(shapes):
         points = shape.get("points") if isinstance(shape, Mapping) else shape
-        if not (isinstance(points, list) and len(points) >= 4 and all(_finite(p) for p in points)):
+        if not (isinstance(points, list) and len(points) >= 2 and not len(points) % 2 and all(map(_finite, points))):
             verdict.problems.append(f"shapes[{index}] must be [x1, y1, x2, y2] or {{type, points}}, got {shape!r}")
 
 

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from cvat_function import InteractorMask, InteractorRequest, Labels, interactor_mask
+from cvat_function.core.masks import contour_polygon
 
 # The largest side GrabCut works at; larger regions are scaled down and the mask back up.
 WORKING_SIZE = 320
@@ -42,7 +43,8 @@ class ModelHandler:
         left, top, right, bottom = self._region(request, width, height)
         crop = image[top : bottom + 1, left : right + 1]
         scale = min(1.0, WORKING_SIZE / max(crop.shape[:2]))
-        small = crop if scale == 1.0 else cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))  # never 0 pixels
+        small = crop if scale == 1.0 else cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         seeds = np.full(small.shape[:2], cv2.GC_PR_FGD if request.obj_bbox else cv2.GC_PR_BGD, dtype=np.uint8)
         if (
             request.obj_bbox is None
@@ -59,6 +61,9 @@ class ModelHandler:
                 cv2.circle(seeds, self._at(x - left, y - top, scale), radius, int(value), -1)
         if request.obj_bbox is not None and not request.pos_points:
             seeds[:border, :] = seeds[-border:, :] = seeds[:, :border] = seeds[:, -border:] = cv2.GC_PR_BGD
+        foreground_seeds = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+        if foreground_seeds.all() or not foreground_seeds.any():
+            return []  # a region of a few pixels leaves GrabCut no background (or foreground) to learn from
         cv2.setRNGSeed(self.rng_seed)  # GrabCut initialises its mixtures with k-means: make it repeatable
         background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         colour = small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
@@ -69,11 +74,12 @@ class ModelHandler:
         found = self._keep_clicked(found, request, left, top)
         if not found.any():
             return []
-        return [
-            interactor_mask(
-                found.astype(bool), origin=(left, top), confidence=self._agreement(found, request, left, top)
-            )
-        ]
+        result = interactor_mask(
+            found.astype(bool), origin=(left, top), confidence=self._agreement(found, request, left, top)
+        )
+        if contour_polygon(result.mask) is None:
+            return []  # a sliver (e.g. on a 1-pixel-high frame): the CVAT UI ignores masks without a polygon
+        return [result]
 
     @staticmethod
     def _at(x: float, y: float, scale: float) -> tuple[int, int]:

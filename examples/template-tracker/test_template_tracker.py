@@ -98,3 +98,23 @@ def test_a_malformed_field_is_a_400_naming_it(function: LocalFunction, change: d
     response = function.request(body)
     assert response.status == 400
     assert response.json()["field"] == field
+
+
+def test_the_template_tracker_refuses_every_forged_state_with_a_4xx() -> None:
+    """The example checks its own state (CVAT signs states; other clients can forge them)."""
+    import random
+
+    from cvat_function.tools.answer_checks import synthetic_request
+    from cvat_function.tools.hostile import png, state_cases
+
+    function = LocalFunction(HERE)
+    good = synthetic_request("tracker", png(64, 48), (64, 48))
+    state = function.request(good).json()["states"][0]
+    for case in state_cases(good, state, random.Random(0)):
+        response = function.request(case.body, case.content_type)
+        assert response.status < 500, f"{case.name}: {response.text[:300]}"
+        if case.expect == "4xx":
+            assert 400 <= response.status < 500, case.name
+            assert response.json()["field"].startswith("states[0]"), case.name
+        elif case.expect == "ok":
+            assert response.status == 200, case.name

@@ -197,7 +197,7 @@ def test_interactor_model_that_raises_is_a_500_json(tmp_path: Path) -> None:
     model.mode = "raise"
     response = function.request(_interaction())
     assert (response.status, response.content_type) == (500, "application/json")
-    assert response.json()["error"] == "ModelHandler.interact raised RuntimeError: boom"
+    assert response.json()["error"] == "ModelHandler.interact raised RuntimeError (the function's log has the message)"
 
 
 @pytest.mark.parametrize(
@@ -298,7 +298,7 @@ def test_tracker_with_no_objects_answers_empty_lists(tmp_path: Path) -> None:
         ({"shapes": [[1, 2, 3]]}, "shapes[0]"),
         ({"shapes": [None]}, "shapes[0]"),
         ({"shapes": [None], "states": ["garbage"]}, "states[0]"),
-        ({"shapes": [None], "states": [{"shape": {"type": "rectangle"}, "state": 1}]}, "states[0].shape"),
+        ({"shapes": [None], "states": [{"shape": {"type": "rectangle"}, "state": 1}]}, "states[0].shape.points"),
         ({"shapes": [[1, 2, 3, 4]], "states": 5}, "states"),
     ],
 )
@@ -314,7 +314,10 @@ def test_tracker_model_that_raises_is_a_500_json(tmp_path: Path) -> None:
     model.mode = "raise"
     response = function.request({"image": IMAGE, "shapes": [[10, 10, 20, 20]], "states": []})
     assert response.status == 500
-    assert response.json()["error"] == "ModelHandler.init_tracking raised RuntimeError: boom"
+    assert (
+        response.json()["error"]
+        == "ModelHandler.init_tracking raised RuntimeError (the function's log has the message)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -397,7 +400,7 @@ def test_reid_model_that_raises_is_a_500_json(tmp_path: Path) -> None:
     model.mode = "raise"
     response = function.request(_reid())
     assert response.status == 500
-    assert response.json()["error"] == "ModelHandler.match raised RuntimeError: boom"
+    assert response.json()["error"] == "ModelHandler.match raised RuntimeError (the function's log has the message)"
 
 
 @pytest.mark.parametrize(("mode", "rule"), [("duplicate", "already matched"), ("too-big", "index into boxes1")])
@@ -429,3 +432,34 @@ def test_a_mask_detector_answer_on_the_wire_equals_the_plain_shape_json(detector
     assert response.json() == [shape.to_cvat() for shape in model.infer(rgb, 0.5)]
     (glow,) = [shape for shape in response.json() if shape["type"] == "mask"]
     assert decode_detector_mask(glow["mask"]).bitmap.any()
+
+
+def test_an_interactor_mask_without_a_confidence_still_carries_attributes() -> None:
+    """CVAT's UI calls `attributes.find(...)` on every interactor shape: `[]`, never a missing key."""
+    from cvat_function import interactor_mask
+
+    frame = np.zeros((8, 8), bool)
+    frame[2:6, 2:6] = True
+    assert interactor_mask(frame).to_cvat()["attributes"] == []
+    assert interactor_mask(frame, confidence=0.5).to_cvat()["attributes"] == [{"spec_id": 0, "value": "0.5"}]
+
+
+@pytest.mark.parametrize(
+    ("state", "field"),
+    [
+        ([0, -1, 2], "states[0]"),  # a ReID answer: another function's
+        ({"shape": {"type": "rectangle", "points": [float("nan"), 1, 2, 3]}, "state": {}}, "states[0].shape.points[0]"),
+        ({"shape": {"type": "rectangle", "points": [10**400, 1, 2, 3]}, "state": {}}, "states[0].shape.points[0]"),
+        ({"shape": {"type": "rectangle", "points": [5, 5, -5, -5]}, "state": {}}, "states[0].shape.points"),
+        ({"shape": {"type": "polygon", "points": [0, 0, 5, 0, 5, 5]}, "state": {}}, "states[0].shape.type"),
+        ({"shape": [1, 2, 3, 4], "state": {}}, "states[0].shape"),
+        ({"shape": {"type": "rectangle", "points": [1, 2, 3, 4]}, "state": "x" * 5000}, "states[0]"),
+    ],
+)
+def test_a_forged_or_foreign_state_is_a_400_naming_it(tmp_path: Path, monkeypatch, state: Any, field: str) -> None:
+    monkeypatch.setenv("CVAT_FUNCTION_MAX_STATE_BYTES", "4096")
+    function, _ = make_function(tmp_path, "tracker")
+    body = json.dumps({"image": IMAGE, "shapes": [None], "states": [state]})  # NaN stays a literal NaN
+    response = function.request(body, "text/plain")
+    assert response.status == 400, response.text
+    assert response.json()["field"] == field

@@ -178,3 +178,49 @@ def test_the_worker_keeps_serving_after_every_bad_request(call: Call, astronaut_
     for _case, body, content_type, status, _field in BAD:
         assert call(body, content_type).status == status
     assert shapes(call({"image": astronaut_b64})) == reference
+
+
+TINY = b64(tiny_png()).encode()
+HOSTILE = [
+    ("array nested 100 000 deep", b"[" * 100_000 + b"]" * 100_000, "application/json", "body"),
+    ("object nested 50 000 deep as text", b'{"image": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "text/plain", "body"),
+    ("a 5000-digit integer", b'{"image": "%s", "threshold": 1%s}' % (TINY, b"0" * 5000), "text/plain", "body"),
+    ("threshold 1e999", b'{"image": "%s", "threshold": 1e999}' % TINY, "text/plain", "threshold"),
+    ("threshold 10**400", b'{"image": "%s", "threshold": 1%s}' % (TINY, b"0" * 400), "text/plain", "threshold"),
+    ("threshold -10**4000", b'{"image": "%s", "threshold": -%s}' % (TINY, b"9" * 4000), "text/plain", "threshold"),
+    ("threshold nested 900 deep", b'{"image": "%s", "threshold": %s}' % (TINY, b"[" * 900 + b"]" * 900),
+     "text/plain", "threshold"),
+    ("image a lone surrogate", b'{"image": "\\ud800"}', "application/json", "image"),
+    ("image nested", b'{"image": [[[["a"]]]]}', "application/json", "image"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "content_type", "field"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
+def test_hostile_json_is_a_400_naming_the_field(call: Call, body: bytes, content_type: str, field: str):
+    response = call(body, content_type)
+    assert (response.status, response.content_type) == (400, "application/json"), response.text
+    assert response.json()["field"] == field
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (1, 20000), (20000, 1)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_extreme_aspect_ratios_reach_the_model_and_are_answered(call: Call, size: tuple[int, int]):
+    frame = np.random.default_rng(0).integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    for shape in shapes(call({"image": b64(encode(frame, "PNG"))})):
+        assert shape["label"]
+
+
+def test_malformed_files_of_every_format_are_answered_or_a_400_naming_the_image(call: Call):
+    """Valid small files of every format Pillow writes, cut, bit-flipped or with a mangled header, and format
+    signatures followed by noise: whatever the decoder raises, the answer is a 200 or a 4xx, never a 500."""
+    import random
+
+    from cvat_function.tools.hostile import malformed_images
+
+    statuses = set()
+    for name, data in malformed_images(random.Random(11), 120):
+        response = call({"image": b64(data)})
+        statuses.add(response.status)
+        assert response.status in (200, 400, 413), f"{name}: {response.status} {response.text[:300]}"
+        if response.status != 200:
+            assert response.json()["field"] == "image", name
+    assert 400 in statuses

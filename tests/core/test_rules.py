@@ -73,6 +73,7 @@ VALID = [
     polygon("car", [[0, 0], [10, 0], [5, 8]]),
     polyline("thing", [0, 0, 10, 10]),
     points("thing", [[3, 4]]),
+    points("thing", [[3, 4], [5, 6], [7, 8]]),  # CVAT takes any number of points
     ellipse("eye", (50, 40), (10, 5), rotation=360),
     cuboid("box3d", [[0, 0], [0, 10], [10, 0], [10, 10], [3, -2], [3, 8], [13, -2], [13, 8]]),
     tag("sunny"),
@@ -153,6 +154,8 @@ def test_mask_and_polygon_labels_accept_each_other_and_any_accepts_all_but_skele
 
 def test_tracker_shapes_must_be_declared_and_well_formed() -> None:
     check_tracked_shape(TrackedShape("rectangle", (1, 2, 3, 4)), ("rectangle",))
+    for coordinates in ((1, 2), (1, 2, 3, 4, 5, 6)):
+        check_tracked_shape(TrackedShape("points", coordinates), ("points",))
     with pytest.raises(ShapeError, match="supported_shape_types"):
         check_tracked_shape(TrackedShape("polygon", (1, 2, 3, 4, 5, 6)), ("rectangle",))
     with pytest.raises(ShapeError, match="x1 < x2"):

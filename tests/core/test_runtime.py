@@ -108,17 +108,18 @@ def test_init_context_chains_an_exception_raised_by_the_model_constructor(monkey
     assert isinstance(failure.value.__cause__, OSError)
 
 
-def test_a_model_that_raises_gives_a_500_with_a_clear_json_message(loaded, monkeypatch):
+def test_a_model_that_raises_gives_a_500_naming_the_stage_and_the_log_has_the_message(loaded, monkeypatch):
     def explode(image: Any, threshold: float) -> list[Any]:
-        raise ValueError("input tensor has the wrong shape")
+        raise ValueError("input tensor has the wrong shape in /opt/nuclio/weights/model.onnx")
 
     monkeypatch.setattr(loaded.user_data.function.model, "infer", explode)
     response = post(loaded, {"image": PNG})
     assert (response.status, response.content_type) == (500, "application/json")
-    assert response.json() == {"error": "ModelHandler.infer raised ValueError: input tensor has the wrong shape"}
+    assert response.json() == {"error": "ModelHandler.infer raised ValueError (the function's log has the message)"}
     level, message, fields = loaded.logger.records[-1]
     assert (level, message) == ("error", "model failed")
     assert "ValueError" in fields["traceback"]
+    assert "/opt/nuclio/weights/model.onnx" in fields["error"]  # the path stays in the log, off the wire
     assert post(loaded, {"image": PNG}).status == 500  # the worker survives and keeps answering
 
 
@@ -243,3 +244,56 @@ def test_a_load_info_that_is_not_a_dict_stops_init_context(monkeypatch):
 
     with pytest.raises(RuntimeError, match=r"ModelHandler\.load_info: is not a dict with identifier keys"):
         init(make_context(), Odd)
+
+
+LEAK = ("Traceback", 'File "', "/work/", "/opt/", ".py")
+
+
+def assert_generic_500(response: Any, stage: str) -> None:
+    assert (response.status, response.content_type) == (500, "application/json"), response.text
+    message = response.json()["error"]
+    assert stage in message
+    assert not any(fragment in response.text for fragment in LEAK), response.text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [KeyError("/opt/nuclio/secret.key"), RecursionError("deep"), MemoryError(), AttributeError("x")],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_unexpected_error_in_the_framework_is_a_json_500_naming_the_stage(loaded, monkeypatch, error):
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr("cvat_function.core.runtime.decode_image", broken)
+    response = post(loaded, {"image": PNG})
+    assert_generic_500(response, "internal error while decoding image")
+    level, message, fields = loaded.logger.records[-1]
+    assert (level, message, fields["stage"]) == ("error", "internal error", "decoding image")
+    assert type(error).__name__ in fields["traceback"]
+
+
+def test_sys_exit_in_the_model_is_a_json_500_and_the_worker_lives_on(loaded, monkeypatch):
+    def leave(image: Any, threshold: float) -> None:
+        raise SystemExit("/opt/nuclio/model_handler.py gave up")
+
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", leave)
+    assert_generic_500(post(loaded, {"image": PNG}), "ModelHandler.infer raised SystemExit")
+    assert "/opt/nuclio/model_handler.py" in loaded.logger.records[-1][2]["error"]
+
+
+def test_an_answer_that_cannot_be_serialized_is_a_json_500(loaded, monkeypatch):
+    def too_deep(value: Any) -> str:
+        raise RecursionError("maximum recursion depth exceeded while encoding a JSON object")
+
+    monkeypatch.setattr("cvat_function.core.runtime.dumps", too_deep)
+    assert_generic_500(post(loaded, {"image": PNG}), "serializing the answer")
+
+
+def test_a_model_message_with_paths_stays_in_the_log(loaded, monkeypatch):
+    def explode(image: Any, threshold: float) -> None:
+        raise FileNotFoundError(2, "No such file", "/opt/nuclio/weights/model.onnx")
+
+    monkeypatch.setattr(loaded.user_data.function.model, "infer", explode)
+    assert_generic_500(post(loaded, {"image": PNG}), "ModelHandler.infer raised FileNotFoundError")
+    assert "/opt/nuclio/weights/model.onnx" in loaded.logger.records[-1][2]["error"]
