@@ -21,6 +21,7 @@ ROOM = {  # where the user edits
     "test_model_handler.py",
 }
 MENTIONS = {"README.md", "docs/deploy.md"}  # they tell the user how to find the markers
+WRITERS = {"cvat_function/tools/scaffold.py"}  # `new` writes a room of its own, with its markers
 SKIP = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", "build", "out"}
 
 
@@ -40,7 +41,7 @@ def files_with_markers(root: Path) -> dict[str, int]:
 
 
 def test_markers_are_only_in_the_users_room():
-    misplaced = sorted(set(files_with_markers(ROOT)) - ROOM - MENTIONS)
+    misplaced = sorted(set(files_with_markers(ROOT)) - ROOM - MENTIONS - WRITERS)
     assert not misplaced, f"{MARKER} markers outside the user's room: {misplaced}; say what the line does instead"
 
 
