@@ -186,3 +186,32 @@ def _to_array(im: Image.Image, order: ColorOrder) -> np.ndarray:
         # Pillow's raw encoder writes BGR directly: one copy, the same cost as an RGB array.
         return np.frombuffer(im.tobytes("raw", "BGR"), dtype=np.uint8).reshape(im.height, im.width, 3)
     return np.asarray(im)
+
+
+def decode_pil_image(
+    im: Image.Image,
+    color: ColorOrder | str = ColorOrder.RGB,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    field: str = "image",
+) -> np.ndarray:
+    """A Pillow image (what cvat-sdk hands a function) → the array `decode_image` gives for its file bytes.
+
+    The same rules as the Pillow path of `decode_image`: the pixel limit before any pixel is read, the EXIF
+    orientation, the first frame, high-bit-depth modes scaled to 8 bits, alpha dropped."""
+    order = ColorOrder(color)
+    width, height = im.size
+    if width * height > max_pixels:
+        raise RequestError(
+            field,
+            f"an image of at most {max_pixels} pixels (set CVAT_FUNCTION_MAX_PIXELS to allow more)",
+            got=f"{width}x{height} = {width * height} pixels",
+            status=413,
+        )
+    try:
+        if getattr(im, "n_frames", 1) > 1:
+            im.seek(0)
+        im.load()
+        return _to_array(_apply_orientation(im), order)
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise RequestError(field, f"a complete, readable {im.format or 'image'}", got=f"a damaged image ({e})") from e
