@@ -21,7 +21,6 @@ passes the same checks as on the Nuclio route (`core.rules`) before cvat-sdk see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import cvat_sdk.auto_annotation as cvataa
@@ -158,12 +157,17 @@ def _interaction_shape(result: InteractorMask) -> cvataa.InteractionResultShape:
     return cvataa.InteractionResultShape(type="mask", points=result.mask.to_rle(), attributes=attributes)
 
 
-@dataclass(slots=True)
 class TrackingState:
-    """What the agent keeps per object (in its worker's memory): the model's state and the last shape."""
+    """What the agent keeps per object (in its worker's memory): the model's state and the last shape.
 
-    model_state: Any
-    last: TrackedShape
+    A plain class, not a dataclass: cvat-cli's `--function-file` runs this file as a module it never registers
+    in `sys.modules`, where `dataclasses` cannot resolve the annotations."""
+
+    __slots__ = ("last", "model_state")
+
+    def __init__(self, model_state: Any, last: TrackedShape) -> None:
+        self.model_state = model_state
+        self.last = last
 
 
 class TrackingFunction(_Adapter):

@@ -126,3 +126,23 @@ def _bad_polygon() -> Any:
     from cvat_function import tracked_shape
 
     return tracked_shape("polygon", [1.0, 2.0, 3.0, 4.0])
+
+
+@pytest.mark.slow
+def test_the_agents_own_worker_process_loads_and_runs_the_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`function run-agent` loads the function in a spawned worker process: the module must import and run there."""
+    from cvat_cli._internal.common import FunctionLoader
+
+    loader = FunctionLoader("cvat_function.sdk.function", None, {"function": str(FIXTURES / "detector")})
+    task = FakeTask(task_labels(TASK_LABELS), [square_frame(*BOX)])
+    monkeypatch.setattr(cvatds, "TaskDataset", task.dataset)
+    with agent.RecoverableExecutor(
+        initializer=agent._worker_init, initargs=[loader, agent._default_tracking_state_id_generator]
+    ) as executor:
+        spec = executor.result(executor.submit(agent._worker_job_get_function_spec))
+        assert [label.name for label in spec.labels][:2] == ["square", "blob"]
+        driver = AgentDetectionFunctionDriver(FakeClient(), executor, spec)
+        params = {"type": "annotate_frame", "task": 1, "frame": 0, "threshold": None, "conv_mask_to_poly": True,
+                  "mapping": {"blob": {"name": "blob"}}}  # fmt: skip
+        (blob,) = driver.calculate_result_for_ar(params, _check_in)["annotations"].shapes
+    assert (blob.label_id, blob.type.value) == (102, "polygon")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,11 @@ from cvat_sdk.auto_annotation import BadFunctionError, DetectionFunctionSpec, an
 from cvat_sdk.auto_annotation import driver as sdk_driver
 
 from cvat_function.core.config import load_function_config
+from cvat_function.core.errors import SpecError
 from cvat_function.core.image import ColorOrder, decode_image
+from cvat_function.sdk import function as sdk_function
 from cvat_function.sdk.function import DetectionFunction, InvalidAnswerError, create
+from cvat_function.sdk.loader import device_env
 from tests.sdk.fakes import FIXTURES, FakeClient, FakeTask, square_frame, task_labels
 
 DETECTOR = FIXTURES / "detector"
@@ -179,3 +183,28 @@ def test_every_frame_of_a_task_is_annotated_on_its_own_frame(
     client = _annotate(monkeypatch, detector, frames)
     rectangles = sorted((s.frame, s.points) for s in client.uploads[0].shapes if s.label_id == 101)
     assert rectangles == [(0, [40.0, 30.0, 90.0, 70.0]), (1, [10.0, 10.0, 30.0, 30.0])]
+
+
+def test_function_file_works_as_well_as_function_module() -> None:
+    path = Path(sdk_function.__file__)
+    function = FunctionLoader(None, path, {"function": str(DETECTOR)}).load()
+    names = load_function_config(DETECTOR / "function.yaml").labels.names
+    assert [label.name for label in function.spec.labels] == names
+
+
+@pytest.mark.parametrize(
+    ("device", "visible"), [("cpu", ""), ("cuda", "0"), ("cuda:1", "1"), ("2", "2"), ("CUDA:3", "3")]
+)
+def test_device_becomes_cuda_visible_devices(device: str, visible: str) -> None:
+    assert device_env(device) == {"CUDA_VISIBLE_DEVICES": visible}
+
+
+def test_an_unknown_device_is_refused() -> None:
+    with pytest.raises(SpecError, match="cpu, cuda, cuda:N or N"):
+        device_env("tpu")
+
+
+def test_a_reid_function_has_no_cvat_sdk_counterpart() -> None:
+    folder = Path(__file__).resolve().parents[2] / "examples" / "histogram-reid"
+    with pytest.raises(BadFunctionError, match="reid has no cvat-sdk counterpart"):
+        create(function=str(folder))
