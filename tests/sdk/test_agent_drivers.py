@@ -3,7 +3,10 @@ runs them (the server's requests are dicts here; the worker process is replaced 
 
 from __future__ import annotations
 
-from typing import Any
+import http.server
+import json
+import threading
+from typing import Any, ClassVar
 
 import cvat_sdk.datasets as cvatds
 import numpy as np
@@ -146,3 +149,69 @@ def test_the_agents_own_worker_process_loads_and_runs_the_function(monkeypatch: 
                   "mapping": {"blob": {"name": "blob"}}}  # fmt: skip
         (blob,) = driver.calculate_result_for_ar(params, _check_in)["annotations"].shapes
     assert (blob.label_id, blob.type.value) == (102, "polygon")
+
+
+class _FakeCvat(http.server.BaseHTTPRequestHandler):
+    """Just enough of a CVAT server for `cvat-cli function create-native`: POST /api/functions."""
+
+    posted: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path != "/api/functions":
+            self.send_error(404)
+            return
+        _FakeCvat.posted.append({"body": body, "auth": self.headers.get("Authorization")})
+        self._json(201, {"id": 17, **body})
+
+    def do_GET(self) -> None:
+        self.send_error(404)  # /api/server/about: cvat-cli warns and carries on
+
+    def _json(self, status: int, payload: object) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("folder", ["detector", "interactor", "tracker"])
+def test_cvat_cli_create_native_posts_the_function(
+    folder: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cvat_cli.__main__ import main as cvat_cli
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeCvat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CVAT_ACCESS_TOKEN", "token-from-the-environment")
+    _FakeCvat.posted.clear()
+    try:
+        code = cvat_cli([
+            "--server-host", f"http://127.0.0.1:{server.server_address[1]}", "function", "create-native", "Fixture",
+            "--function-module", "cvat_function.sdk.function", "-p", f"function=str:{FIXTURES / folder}",
+        ])  # fmt: skip
+    finally:
+        server.shutdown()
+    assert code in (0, None)
+    assert capsys.readouterr().out.strip() == "17"
+    (posted,) = _FakeCvat.posted
+    assert "token-from-the-environment" in (posted["auth"] or "")
+    body = posted["body"]
+    assert (body["provider"], body["name"], body["kind"]) == ("native", "Fixture", folder)
+    if folder == "detector":
+        assert [label["name"] for label in body["labels_v2"]] == [
+            "square",
+            "blob",
+            "corners",
+            "outline",
+            "scene",
+            "faint",
+        ]
+    elif folder == "interactor":
+        assert (body["min_pos_points"], body["min_neg_points"], body["startswith_box_optional"]) == (1, 0, True)
+    else:
+        assert body["supported_shape_types"] == ["polygon", "rectangle"]
