@@ -5,10 +5,11 @@ globs, text files listing paths (one per line, `#` comments), single images, and
 (frames named `frame_000000`, … as CVAT names a video task's frames).
 
 Two ways to run the model:
-* in-process (default): the folder's `ModelHandler`, loaded as `init_context` loads it. A pool of reader threads
-  reads and decodes the next images (OpenCV and Pillow release the GIL) while the model works on the current
-  one, so the model waits for input as little as possible; `busy` in the summary is the share of wall time
-  spent inside `infer`.
+* in-process (default): the folder's `ModelHandler`, loaded as `init_context` loads it. With one worker, a pool
+  of reader threads reads and decodes the next images (OpenCV and Pillow release the GIL) while the model works
+  on the current one, so the model waits for input as little as possible; `busy` in the summary is the share
+  of wall time spent inside `infer`. With `--workers N` (default: function.yaml's `numWorkers`, the copies of
+  the model the deployed function runs) N worker processes each run their own model, as Nuclio's workers do.
 * `--url`: a deployed function (a Nuclio HTTP trigger or `serve`), `--concurrency N` requests in flight, each
   one CVAT's own detector request.
 
@@ -26,11 +27,14 @@ import contextlib
 import glob
 import hashlib
 import json
+import multiprocessing
 import os
+import queue
+import signal
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,8 +204,36 @@ class Outcome:
     busy: float = 0.0
 
 
+def _bounded(
+    pool: concurrent.futures.Executor, job: Callable[[Source], Outcome], sources: Sequence[Source], limit: int
+) -> Iterator[Outcome]:
+    """`job` over `sources` in `pool`, at most `limit` in flight (memory stays flat), outcomes as they complete.
+
+    Leaving early (Ctrl-C, an error, the consumer stopping) cancels what has not started; the pool's exit then
+    waits only for the jobs already running."""
+    todo = iter(sources)
+    pending: set[concurrent.futures.Future[Outcome]] = set()
+    try:
+        for source in todo:
+            pending.add(pool.submit(job, source))
+            if len(pending) >= limit:
+                break
+        while pending:
+            done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                following = next(todo, None)
+                if following is not None:
+                    pending.add(pool.submit(job, following))
+                yield future.result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
 class LocalRunner:
-    """The function in this process; `readers` threads read and decode ahead of the model."""
+    """One model in this process, and `readers` threads that read and decode the next images while it works."""
+
+    workers = 1
 
     def __init__(self, function: Function, threshold: float | None, *, readers: int = 2, strict: bool = False):
         self.function = function
@@ -209,6 +241,7 @@ class LocalRunner:
         self.readers = max(1, readers)
         self.strict = strict
         self.frames = FrameReader()
+        self._idle: queue.SimpleQueue[Function] = queue.SimpleQueue()
 
     def _decode(self, source: Source) -> np.ndarray:
         fn = self.function
@@ -220,14 +253,29 @@ class LocalRunner:
             raise RequestError("file", "a readable file", got=f"{e.strerror}") from e
         return fn.decode(data)
 
-    def _infer(self, source: Source, image: np.ndarray) -> Outcome:
+    def _job(self, source: Source) -> Outcome:
+        try:
+            image = self._decode(source)
+        except CvatFunctionError as e:
+            return Outcome(source, error=str(e))
+        except Exception as e:  # a reader must never stop the run
+            return Outcome(source, error=f"{type(e).__name__}: {e}")
+        function = self._idle.get()  # decoded already: wait here until the model is free
+        try:
+            return self._infer(function, source, image)
+        except CvatFunctionError as e:
+            return Outcome(source, error=str(e))
+        finally:
+            self._idle.put(function)
+
+    def _infer(self, function: Function, source: Source, image: np.ndarray) -> Outcome:
         started = time.perf_counter()
-        shapes = self.function.call_model("infer", image, self.threshold)
+        shapes = function.call_model("infer", image, self.threshold)
         busy = time.perf_counter() - started
         if not isinstance(shapes, (list, tuple)):
             return Outcome(source, error=f"ModelHandler.infer returned {type(shapes).__name__}, not a list", busy=busy)
         height, width = image.shape[:2]
-        valid, errors = check_shapes(list(shapes), self.function.config.labels, (width, height))
+        valid, errors = check_shapes(list(shapes), function.config.labels, (width, height))
         dropped = [(e.label, f"{e.field}: {e.rule}") for e in errors]
         if errors and self.strict:
             return Outcome(source, error=f"{len(errors)} invalid shape(s): {errors[0]}", dropped=dropped, busy=busy)
@@ -235,36 +283,77 @@ class LocalRunner:
         return Outcome(source, record, dropped=dropped, busy=busy)
 
     def run(self, sources: Sequence[Source]) -> Iterator[Outcome]:
-        """Outcomes in input order; the model runs in the calling thread, decoding in the pool."""
-        with concurrent.futures.ThreadPoolExecutor(self.readers, thread_name_prefix="annotate-reader") as pool:
-            pending: deque[tuple[Source, concurrent.futures.Future[np.ndarray]]] = deque()
-            todo = iter(sources)
-            try:
-                for source in todo:
-                    pending.append((source, pool.submit(self._decode, source)))
-                    if len(pending) >= 2 * self.readers:
-                        break
-                while pending:
-                    source, future = pending.popleft()
-                    following = next(todo, None)
-                    if following is not None:
-                        pending.append((following, pool.submit(self._decode, following)))
-                    try:
-                        image = future.result()
-                    except CvatFunctionError as e:
-                        yield Outcome(source, error=str(e))
-                        continue
-                    except Exception as e:  # a reader must never stop the run
-                        yield Outcome(source, error=f"{type(e).__name__}: {e}")
-                        continue
-                    try:
-                        yield self._infer(source, image)
-                    except CvatFunctionError as e:
-                        yield Outcome(source, error=str(e))
-            finally:
-                for _, future in pending:
-                    future.cancel()
-                self.frames.close()
+        """Outcomes as they complete; the output is ordered later, by input."""
+        self._idle.put(self.function)
+        threads = 1 + self.readers
+        pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="annotate")
+        try:
+            yield from _bounded(pool, self._job, sources, threads + self.readers)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            while not self._idle.empty():
+                self._idle.get()
+            self.frames.close()
+
+
+_PROCESS_RUNNER: LocalRunner | None = None
+
+
+def _process_init(folder: str, threshold: float | None, strict: bool) -> None:
+    """A worker process of `ProcessRunner`: its own model; Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from ..sdk.loader import load_folder
+
+    global _PROCESS_RUNNER
+    _PROCESS_RUNNER = LocalRunner(load_folder(folder), threshold, readers=1, strict=strict)
+    _PROCESS_RUNNER._idle.put(_PROCESS_RUNNER.function)  # _job takes the model from here, as in run()
+
+
+def _process_job(source: Source) -> Outcome:
+    assert _PROCESS_RUNNER is not None, "the worker process was not initialised"
+    return _PROCESS_RUNNER._job(source)
+
+
+class ProcessRunner:
+    """`workers` processes, each with its own model (as Nuclio runs `numWorkers` worker processes): no model
+    shares an interpreter lock or a thread pool with another. Each process reads and decodes its next image
+    itself, so a model waits for the time one decode takes per image."""
+
+    def __init__(self, folder: Path, threshold: float | None, *, workers: int, strict: bool = False) -> None:
+        self.folder = folder
+        self.threshold = threshold
+        self.workers = max(1, workers)
+        self.strict = strict
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),  # a clean interpreter per worker, as in Nuclio
+                initializer=_process_init,
+                initargs=(str(self.folder), self.threshold, self.strict),
+            )
+        return self._executor
+
+    def run(self, sources: Sequence[Source]) -> Iterator[Outcome]:
+        """Outcomes as they complete; the processes stay up for the next call until `close()`."""
+        try:
+            yield from _bounded(self._pool(), _process_job, sources, 2 * self.workers)
+        except concurrent.futures.process.BrokenProcessPool as e:
+            raise AnnotateError(f"a worker process died (the model failed to load or crashed): {e}") from e
+
+    def close(self) -> None:
+        """Stop the processes, after the images they are working on (they ignore Ctrl-C; this process does not)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> ProcessRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class RemoteRunner:
@@ -339,28 +428,15 @@ class RemoteRunner:
         return Outcome(source, record, dropped=dropped, busy=busy)
 
     def run(self, sources: Sequence[Source]) -> Iterator[Outcome]:
-        """Outcomes as they complete, at most `concurrency` requests (and as many read-ahead files) in flight."""
-        with concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="annotate-http") as pool:
-            todo = iter(sources)
-            pending: set[concurrent.futures.Future[Outcome]] = set()
-            try:
-                for source in todo:
-                    pending.add(pool.submit(self._one, source))
-                    if len(pending) >= self.concurrency:
-                        break
-                while pending:
-                    done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                    for future in done:
-                        following = next(todo, None)
-                        if following is not None:
-                            pending.add(pool.submit(self._one, following))
-                        yield future.result()
-            finally:
-                for future in pending:
-                    future.cancel()
-                for client in self._clients:
-                    client.close()
-                self.frames.close()
+        """Outcomes as they complete, at most `concurrency` requests in flight."""
+        pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="annotate-http")
+        try:
+            yield from _bounded(pool, self._one, sources, self.concurrency)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for client in self._clients:
+                client.close()
+            self.frames.close()
 
 
 class Journal:
@@ -446,6 +522,7 @@ class Summary:
     not_carried: Counter[str] = field(default_factory=Counter)
     wall_seconds: float = 0.0
     busy_seconds: float = 0.0
+    workers: int = 1
     interrupted: bool = False
     output: Path | None = None
     journal: Path | None = None
@@ -456,18 +533,21 @@ class Summary:
 
     @property
     def busy_share(self) -> float:
-        return self.busy_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        """In-process: the share of the wall time each model instance spent in `infer` (1.0 = never idle);
+        `--url`: requests in flight on average."""
+        return self.busy_seconds / (self.wall_seconds * self.workers) if self.wall_seconds > 0 else 0.0
 
     def format(self, remote: bool = False) -> str:
+        if remote:
+            load = f"requests in flight {self.busy_share:.1f} on average"
+        else:
+            load = f"model busy {self.busy_share * 100:.0f} % of the wall time"
+            if self.workers > 1:
+                load += f" (each of {self.workers} worker processes, start-up included)"
         lines = [
             f"images: {self.total} in the inputs, {self.annotated} annotated now, {self.resumed} from the journal, "
             f"{len(self.failures)} failed",
-            f"time: {self.wall_seconds:.1f} s, {self.rate:.2f} images/s; "
-            + (
-                f"requests in flight {self.busy_share:.1f} on average"
-                if remote
-                else f"model busy {self.busy_share * 100:.0f} % of the wall time"
-            ),
+            f"time: {self.wall_seconds:.1f} s, {self.rate:.2f} images/s; {load}",
         ]
         if self.shapes:
             lines.append("shapes per label: " + ", ".join(f"{k} {v}" for k, v in sorted(self.shapes.items())))
@@ -520,7 +600,7 @@ Progress = Callable[[int, int], Any]
 
 def annotate(
     sources: Sequence[Source],
-    runner: LocalRunner | RemoteRunner,
+    runner: LocalRunner | ProcessRunner | RemoteRunner,
     labels: Labels,
     out: Path,
     fmt: str,
@@ -530,6 +610,7 @@ def annotate(
 ) -> Summary:
     """Run every frame the journal does not hold yet, then write the output (unless interrupted)."""
     summary = Summary(total=len(sources), journal=journal.path)
+    summary.workers = runner.workers if isinstance(runner, (LocalRunner, ProcessRunner)) else 1
     todo = [s for s in sources if s.name not in journal.done]
     summary.resumed = len(sources) - len(todo)
     if progress is not None:

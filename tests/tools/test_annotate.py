@@ -374,3 +374,13 @@ def test_the_verb_end_to_end(folder: Path, tmp_path: Path, capsys: pytest.Captur
     with zipfile.ZipFile(out) as archive:
         assert archive.namelist() == ["annotations/instances_default.json"]
         assert len(json.loads(archive.read("annotations/instances_default.json"))["images"]) == 3
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_file(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["annotate", str(folder), "--function", str(DETECTOR), "--no-progress"]
+    assert cli([*argv, "--out", str(tmp_path / "two.zip"), "--workers", "2"]) == 0
+    assert "each of 2 worker processes" in capsys.readouterr().err
+    assert cli([*argv, "--out", str(tmp_path / "one.zip"), "--workers", "1"]) == 0
+    two = zipfile.ZipFile(tmp_path / "two.zip").read("annotations.xml")
+    assert two == zipfile.ZipFile(tmp_path / "one.zip").read("annotations.xml")

@@ -22,6 +22,7 @@ from ..annotate import (
     AnnotateError,
     Journal,
     LocalRunner,
+    ProcessRunner,
     RemoteRunner,
     annotate,
     collect_sources,
@@ -43,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--function", type=Path, default=Path("."), help="function folder (default: .)")
     parser.add_argument("--url", help="a deployed function's URL instead of the model in this process")
     parser.add_argument("--concurrency", type=int, default=1, help="--url: requests in flight (default: 1)")
+    parser.add_argument(
+        "--workers", type=int, help="in-process: model processes side by side (default: function.yaml numWorkers)"
+    )
     parser.add_argument("--readers", type=int, default=2, help="in-process: reader threads decoding ahead")
     parser.add_argument("--threshold", type=float, help="score threshold (default: the function's)")
     parser.add_argument("--strict", action="store_true", help="an image with a shape CVAT would reject fails")
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bench:
         from ..bench_annotate import format_annotate_bench, run_annotate_bench
 
-        result = run_annotate_bench(args.function, images=args.bench, readers=args.readers)
+        result = run_annotate_bench(args.function, images=args.bench, readers=args.readers, workers=args.workers)
         print(format_annotate_bench(result), flush=True)
         if args.json:
             import json
@@ -74,17 +78,27 @@ def run(args: argparse.Namespace) -> int:
         fmt = output_format(args.out, args.format)
         journal = Journal(journal_path(args.out), run_header(config, args.threshold, args.url, args.strict))
         journal.open(restart=args.restart)
-        runner: LocalRunner | RemoteRunner
+        runner: LocalRunner | ProcessRunner | RemoteRunner
         if args.url:
             runner = RemoteRunner(
                 args.url, config.labels, args.threshold, concurrency=args.concurrency, strict=args.strict
             )
         else:
+            from ...core.config import load_settings
             from ...sdk.loader import load_folder
 
-            runner = LocalRunner(load_folder(args.function), args.threshold, readers=args.readers, strict=args.strict)
-        with progress_bar(len(sources), not args.no_progress) as bar:
-            summary = annotate(sources, runner, config.labels, args.out, fmt, journal, progress=bar)
+            workers = args.workers or load_settings(args.function / "function.yaml").num_workers
+            function = load_folder(args.function)  # also in the parent: a model that cannot load fails here, clearly
+            if workers > 1:
+                runner = ProcessRunner(args.function.resolve(), args.threshold, workers=workers, strict=args.strict)
+            else:
+                runner = LocalRunner(function, args.threshold, readers=args.readers, strict=args.strict)
+        try:
+            with progress_bar(len(sources), not args.no_progress) as bar:
+                summary = annotate(sources, runner, config.labels, args.out, fmt, journal, progress=bar)
+        finally:
+            if isinstance(runner, ProcessRunner):
+                runner.close()
     except CvatFunctionError as e:
         print(f"annotate: {e}", file=sys.stderr)
         return 2
