@@ -106,8 +106,8 @@ annotate: install ## pre-annotate IN=folder|glob|list|video into OUT= (.zip: CVA
 	@test -n "$(IN)" || { echo "usage: make annotate IN=photos/ [OUT=out/photos.zip] [FUNCTION_DIR=.]"; exit 2; }
 	$(BIN)/python -m cvat_function annotate $(IN) --out $(OUT) --function $(FUNCTION_DIR)
 
-bench-annotate: install ## offline throughput on 30 generated 1920×1080 JPEGs against one request at a time
-	$(BIN)/python -m cvat_function annotate --bench 30 --function $(FUNCTION_DIR)
+bench-annotate: install ## offline throughput on 32 generated 1920×1080 JPEGs against one request at a time
+	$(BIN)/python -m cvat_function annotate --bench 32 --function $(FUNCTION_DIR)
 
 agent-create: install ## register FUNCTION_DIR with CVAT Online/Enterprise as a native function; prints its id
 	@test -n "$$CVAT_ACCESS_TOKEN" || { echo "export CVAT_ACCESS_TOKEN=<personal access token> first"; exit 2; }

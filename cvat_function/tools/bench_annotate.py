@@ -36,7 +36,8 @@ from .bench_server import full_hd_jpeg
 from .serve_process import ServeProcess
 from .wire import LocalFunction, make_logger
 
-BLOCK = 5
+BLOCK_PER_WORKER = 4
+"""Images per block and worker: a block is a whole number of rounds for every way, so no worker idles at its end."""
 
 Way = Callable[[Sequence[Source]], float]
 """Runs one block; returns the seconds spent in the model (or in requests)."""
@@ -56,7 +57,7 @@ def _runner_way(runner: LocalRunner | ProcessRunner | RemoteRunner) -> Way:
 
 def run_annotate_bench(
     function_dir: str | Path = ".",
-    images: int = 30,
+    images: int = 32,
     readers: int = 2,
     workers: int | None = None,
     serve: bool = True,
@@ -105,7 +106,7 @@ def run_annotate_bench(
         processes = None
         if workers > 1:
             processes = ProcessRunner(folder, None, workers=workers)
-            list(processes.run(sources[:workers]))  # start and warm the processes outside the measurement
+            list(processes.run(sources[: 2 * workers]))  # start and warm the processes outside the measurement
             ways[f"inprocess_{workers}"] = _runner_way(processes)
         server = None
         if serve:
@@ -117,9 +118,10 @@ def run_annotate_bench(
                 ways[f"http_{concurrency}"] = _runner_way(
                     RemoteRunner(server.url(), labels, None, concurrency=concurrency)
                 )
+        block_size = BLOCK_PER_WORKER * max(1, workers)
         try:
-            for start in range(0, images, BLOCK):
-                block = sources[start : start + BLOCK]
+            for start in range(0, images, block_size):
+                block = sources[start : start + block_size]
                 for name, way in ways.items():
                     started = time.perf_counter()
                     busy[name] += way(block)
@@ -129,7 +131,12 @@ def run_annotate_bench(
                 processes.close()
             if server is not None:
                 server.stop()
-    result: dict[str, float] = {"images": float(images), "readers": float(readers), "workers": float(workers)}
+    result: dict[str, float] = {
+        "images": float(images),
+        "readers": float(readers),
+        "workers": float(workers),
+        "block": float(block_size),
+    }
     for name in ways:
         result[f"{name}_images_per_s"] = images / wall[name]
     result["inprocess_1_busy_pct"] = busy["inprocess_1"] / wall["inprocess_1"] * 100
@@ -154,7 +161,8 @@ def format_annotate_bench(result: dict[str, float]) -> str:
         return text
 
     lines = [
-        f"annotate --bench: {n} generated 1920×1080 JPEGs, default threshold, blocks of {BLOCK} interleaved",
+        f"annotate --bench: {n} generated 1920×1080 JPEGs, default threshold, blocks of {int(result['block'])} "
+        "interleaved",
         row("one request at a time (Nuclio wire path)", "wire_one_at_a_time")
         + f"  (median {result['wire_median_ms']:.0f} ms a request)",
         row("in-process, no overlap", "sequential", "sequential_busy_pct"),

@@ -32,7 +32,7 @@ def _attr(name: str, id: int, input_type: str, values: list[str]) -> dict[str, A
 
 TASK_LABELS = [
     {"name": "square", "id": 101, "type": "rectangle", "attributes": [
-        _attr("colour", 501, "select", ["grey", "white"]), _attr("size", 502, "number", ["0", "1000", "1"]),
+        _attr("colour", 501, "select", ["grey", "white"]), _attr("size", 502, "number", ["0", "4000", "1"]),
         _attr("solid", 503, "checkbox", [])]},
     {"name": "blob", "id": 102, "type": "any", "attributes": []},
     {"name": "corners", "id": 103, "type": "skeleton", "attributes": [], "svg": "", "sublabels": [
@@ -73,7 +73,7 @@ def test_spec_is_cvat_sdks_own_type_with_the_yaml_labels_ids_and_attributes(dete
     assert by_name["square"].type == "rectangle"
     assert [(a.name, a.input_type.value, a.values) for a in by_name["square"].attributes] == [
         ("colour", "select", ["white", "grey"]),
-        ("size", "number", ["0", "1000", "1"]),
+        ("size", "number", ["0", "4000", "1"]),
         ("solid", "checkbox", []),
     ]
     assert [(s.name, s.type) for s in by_name["corners"].sublabels] == [

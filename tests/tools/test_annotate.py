@@ -35,6 +35,7 @@ from cvat_function.tools.annotate import (
     journal_path,
     run_header,
 )
+from cvat_function.tools.bench_annotate import format_annotate_bench, run_annotate_bench
 from cvat_function.tools.wire import LocalFunction
 from tests.sdk.fakes import FIXTURES, square_frame
 
@@ -337,18 +338,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def test_url_route_with_concurrency_gives_the_same_file(folder: Path, tmp_path: Path) -> None:
-    main_py = tmp_path / "function"
-    main_py.mkdir()
-    for name in ("function.yaml", "model_handler.py"):
-        (main_py / name).write_bytes((DETECTOR / name).read_bytes())
-    (main_py / "main.py").write_text(
-        "from pathlib import Path\nfrom cvat_function.core.runtime import handle_event, init_function\n"
-        "from model_handler import ModelHandler\n"
-        "def init_context(context):\n"
-        "    init_function(context, ModelHandler, Path(__file__).with_name('function.yaml'))\n"
-        "def handler(context, event):\n    return handle_event(context, event)\n"
-    )
-    _Handler.function = LocalFunction(main_py)
+    _Handler.function = LocalFunction(DETECTOR)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -384,3 +374,15 @@ def test_worker_processes_give_the_same_file(folder: Path, tmp_path: Path, capsy
     assert cli([*argv, "--out", str(tmp_path / "one.zip"), "--workers", "1"]) == 0
     two = zipfile.ZipFile(tmp_path / "two.zip").read("annotations.xml")
     assert two == zipfile.ZipFile(tmp_path / "one.zip").read("annotations.xml")
+
+
+@pytest.mark.slow
+def test_bench_reports_every_in_process_way_against_one_request_at_a_time() -> None:
+    result = run_annotate_bench(DETECTOR, images=2, serve=False)
+    assert result["images"] == 2
+    for way in ("wire_one_at_a_time", "sequential", "inprocess_1"):
+        assert result[f"{way}_images_per_s"] > 0
+    assert 0 < result["inprocess_1_busy_pct"] <= 100
+    report = format_annotate_bench(result)
+    assert "one request at a time (Nuclio wire path)" in report
+    assert "in-process, 1 model, 2 reader threads" in report
