@@ -42,6 +42,27 @@ def task_labels(data: list[dict[str, Any]]) -> list[models.Label]:
     ]
 
 
+def _attr(name: str, id: int, input_type: str, values: list[str]) -> dict[str, Any]:
+    return {"name": name, "id": id, "input_type": input_type, "mutable": False, "values": values,
+            "default_value": values[0] if values else "false"}  # fmt: skip
+
+
+TASK_LABELS = [
+    {"name": "square", "id": 101, "type": "rectangle", "attributes": [
+        _attr("colour", 501, "select", ["grey", "white"]), _attr("size", 502, "number", ["0", "4000", "1"]),
+        _attr("solid", 503, "checkbox", [])]},
+    {"name": "blob", "id": 102, "type": "any", "attributes": []},
+    {"name": "corners", "id": 103, "type": "skeleton", "attributes": [], "svg": "", "sublabels": [
+        {"name": "tl", "id": 201, "type": "points", "attributes": []},
+        {"name": "br", "id": 202, "type": "points", "attributes": []},
+        {"name": "centre", "id": 203, "type": "points", "attributes": [_attr("visible", 504, "checkbox", [])]}]},
+    {"name": "outline", "id": 104, "type": "polygon", "attributes": []},
+    {"name": "scene", "id": 105, "type": "tag", "attributes": [_attr("brightness", 505, "radio", ["dark", "light"])]},
+    {"name": "faint", "id": 106, "type": "rectangle", "attributes": []},
+]  # fmt: skip
+"""The task's labels as a server has them: the fixture detector's names, the server's own ids."""
+
+
 def square_frame(x1: int, y1: int, x2: int, y2: int, size: tuple[int, int] = (160, 120), value: int = 255) -> bytes:
     """A PNG of a dark frame with a bright square (x2, y2 exclusive)."""
     frame = np.full((size[1], size[0], 3), 20, np.uint8)

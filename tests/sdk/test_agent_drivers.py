@@ -19,8 +19,7 @@ from cvat_sdk import masks as sdk_masks
 from cvat_sdk.auto_annotation import InteractionFunctionSpec, TrackingFunctionSpec
 
 from cvat_function.sdk.function import InvalidAnswerError, create
-from tests.sdk.fakes import FIXTURES, FakeClient, FakeTask, SyncExecutor, square_frame, task_labels
-from tests.sdk.test_sdk_function import TASK_LABELS
+from tests.sdk.fakes import FIXTURES, TASK_LABELS, FakeClient, FakeTask, SyncExecutor, square_frame, task_labels
 
 BOX = (40, 30, 90, 70)
 

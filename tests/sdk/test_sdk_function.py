@@ -20,29 +20,11 @@ from cvat_function.core.image import ColorOrder, decode_image
 from cvat_function.sdk import function as sdk_function
 from cvat_function.sdk.function import DetectionFunction, InvalidAnswerError, create
 from cvat_function.sdk.loader import device_env
-from tests.sdk.fakes import FIXTURES, FakeClient, FakeTask, square_frame, task_labels
+from tests.sdk.fakes import FIXTURES, TASK_LABELS, FakeClient, FakeTask, square_frame, task_labels
 
 DETECTOR = FIXTURES / "detector"
 
 
-def _attr(name: str, id: int, input_type: str, values: list[str]) -> dict[str, Any]:
-    return {"name": name, "id": id, "input_type": input_type, "mutable": False, "values": values,
-            "default_value": values[0] if values else "false"}  # fmt: skip
-
-
-TASK_LABELS = [
-    {"name": "square", "id": 101, "type": "rectangle", "attributes": [
-        _attr("colour", 501, "select", ["grey", "white"]), _attr("size", 502, "number", ["0", "4000", "1"]),
-        _attr("solid", 503, "checkbox", [])]},
-    {"name": "blob", "id": 102, "type": "any", "attributes": []},
-    {"name": "corners", "id": 103, "type": "skeleton", "attributes": [], "svg": "", "sublabels": [
-        {"name": "tl", "id": 201, "type": "points", "attributes": []},
-        {"name": "br", "id": 202, "type": "points", "attributes": []},
-        {"name": "centre", "id": 203, "type": "points", "attributes": [_attr("visible", 504, "checkbox", [])]}]},
-    {"name": "outline", "id": 104, "type": "polygon", "attributes": []},
-    {"name": "scene", "id": 105, "type": "tag", "attributes": [_attr("brightness", 505, "radio", ["dark", "light"])]},
-    {"name": "faint", "id": 106, "type": "rectangle", "attributes": []},
-]  # fmt: skip
 BOX = (40, 30, 90, 70)
 
 
