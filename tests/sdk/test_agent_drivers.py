@@ -214,3 +214,24 @@ def test_cvat_cli_create_native_posts_the_function(
         assert (body["min_pos_points"], body["min_neg_points"], body["startswith_box_optional"]) == (1, 0, True)
     else:
         assert body["supported_shape_types"] == ["polygon", "rectangle"]
+
+
+@pytest.mark.slow
+def test_a_rejected_shape_reaches_the_agent_from_its_worker_process_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cvat_cli._internal.common import FunctionLoader
+
+    params = {"function": str(FIXTURES / "detector"), "invalid_shapes": "error", "FIXTURE_BAD": "1"}
+    loader = FunctionLoader("cvat_function.sdk.function", None, params)
+    task = FakeTask(task_labels(TASK_LABELS), [square_frame(*BOX)])
+    monkeypatch.setattr(cvatds, "TaskDataset", task.dataset)
+    with agent.RecoverableExecutor(
+        initializer=agent._worker_init, initargs=[loader, agent._default_tracking_state_id_generator]
+    ) as executor:
+        spec = executor.result(executor.submit(agent._worker_job_get_function_spec))
+        driver = AgentDetectionFunctionDriver(FakeClient(), executor, spec)
+        params = {"type": "annotate_frame", "task": 1, "frame": 0, "threshold": None, "conv_mask_to_poly": False,
+                  "mapping": {"square": {"name": "square"}}}  # fmt: skip
+        with pytest.raises(InvalidAnswerError) as caught:
+            driver.calculate_result_for_ar(params, _check_in)
+    ((error),) = caught.value.errors
+    assert (error.label, error.field) == ("square", "attributes.colour")
