@@ -1,8 +1,8 @@
 """`annotate --bench N`: offline throughput on generated 1920×1080 JPEGs, against CVAT's one request at a time.
 
-The same N files go through each way of running the function, in alternating blocks of a few images so that
-drift on a shared machine hits every way alike (the model's own speed varies between runs by more than the
-differences measured here):
+The same N files go through each way of running the function, in alternating blocks of a few images (the
+order of the ways rotating from block to block), so that drift on a shared machine hits every way alike (the
+model's own speed varies between runs by more than some of the differences measured here):
 
 * in-process, 1 model — reader threads decode ahead while the model runs (`annotate`'s `LocalRunner`);
   `busy` is the share of wall time the model spent inside `infer`;
@@ -36,7 +36,7 @@ from .bench_server import full_hd_jpeg
 from .serve_process import ServeProcess
 from .wire import LocalFunction, make_logger
 
-BLOCK_PER_WORKER = 4
+BLOCK_PER_WORKER = 2
 """Images per block and worker: a block is a whole number of rounds for every way, so no worker idles at its end."""
 
 Way = Callable[[Sequence[Source]], float]
@@ -120,9 +120,11 @@ def run_annotate_bench(
                 )
         block_size = BLOCK_PER_WORKER * max(1, workers)
         try:
-            for start in range(0, images, block_size):
+            order = list(ways.items())
+            for round_index, start in enumerate(range(0, images, block_size)):
                 block = sources[start : start + block_size]
-                for name, way in ways.items():
+                shift = round_index % len(order)  # each way takes every place in the order in turn
+                for name, way in order[shift:] + order[:shift]:
                     started = time.perf_counter()
                     busy[name] += way(block)
                     wall[name] += time.perf_counter() - started
