@@ -12,7 +12,6 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import cv2
 import numpy as np
@@ -21,7 +20,6 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
 from cvat_function.__main__ import main as cli
-from cvat_function.core.masks import decode_rle
 from cvat_function.core.rules import check_shapes
 from cvat_function.sdk.loader import load_folder
 from cvat_function.tools.annotate import (
@@ -38,6 +36,7 @@ from cvat_function.tools.annotate import (
 from cvat_function.tools.bench_annotate import format_annotate_bench, run_annotate_bench
 from cvat_function.tools.wire import LocalFunction
 from tests.sdk.fakes import FIXTURES, square_frame
+from tests.tools.cvat_xml_reader import read_cvat_xml
 
 DETECTOR = FIXTURES / "detector"
 # pycocotools 2.0.11 under numpy 2 warns on every decode
@@ -82,74 +81,6 @@ def run_annotate(inputs: list[Any], out: Path, runner: Any = None, **kwargs: Any
     journal = Journal(journal_path(out), header).open(restart=kwargs.pop("restart", False))
     fmt = "coco" if out.suffix == ".json" else "cvat"
     return annotate(collect_sources(inputs), runner, function.config.labels, out, fmt, journal, **kwargs)
-
-
-# --- a strict reader of CVAT for images 1.1 -------------------------------------------------------------------
-
-_GEOMETRY = {
-    "box": {"xtl", "ytl", "xbr", "ybr"},
-    "polygon": {"points"}, "polyline": {"points"}, "points": {"points"},
-    "ellipse": {"cx", "cy", "rx", "ry"},
-    "mask": {"rle", "left", "top", "width", "height"},
-    "skeleton": set(),
-}  # fmt: skip
-_OPTIONAL = {"label", "source", "occluded", "z_order", "group_id", "rotation"}
-
-
-def read_cvat_xml(data: bytes) -> dict[str, dict[str, Any]]:
-    """Image name → {"size", "shapes", "tags"}; refuses any element or attribute CVAT's importer does not read,
-    and any missing one it requires."""
-    root = ET.fromstring(data)
-    assert root.tag == "annotations"
-    assert root.findtext("version") == "1.1"
-    images = {}
-    for image in root.iter("image"):
-        assert set(image.attrib) == {"id", "name", "width", "height"}
-        shapes, tags = [], []
-        for child in image:
-            if child.tag == "tag":
-                assert set(child.attrib) <= {"label", "source", "group_id"}
-                tags.append((child.attrib["label"], _attributes(child)))
-                continue
-            shapes.append(_read_shape(child, element=False))
-        images[image.attrib["name"]] = {
-            "size": (int(image.attrib["width"]), int(image.attrib["height"])),
-            "shapes": shapes,
-            "tags": tags,
-        }
-    return images
-
-
-def _attributes(node: ET.Element) -> dict[str, str]:
-    values = {}
-    for attribute in node.findall("attribute"):
-        assert set(attribute.attrib) == {"name"}
-        values[attribute.attrib["name"]] = attribute.text or ""
-    return values
-
-
-def _read_shape(node: ET.Element, *, element: bool) -> dict[str, Any]:
-    assert node.tag in _GEOMETRY, f"CVAT's importer does not read <{node.tag}>"
-    required = _GEOMETRY[node.tag] | {"label"} | ({"outside", "occluded"} if element else set())
-    allowed = required | _OPTIONAL | ({"outside"} if element else set())
-    assert required <= set(node.attrib), f"<{node.tag}> lacks {required - set(node.attrib)}"
-    assert set(node.attrib) <= allowed, f"<{node.tag}> has unknown {set(node.attrib) - allowed}"
-    a = node.attrib
-    shape: dict[str, Any] = {"label": a["label"], "tag": node.tag, "group": int(a.get("group_id", 0)),
-                             "attributes": _attributes(node)}  # fmt: skip
-    if node.tag == "box":
-        shape["points"] = [float(a[k]) for k in ("xtl", "ytl", "xbr", "ybr")]
-    elif node.tag == "mask":
-        left, top, width, height = (int(a[k]) for k in ("left", "top", "width", "height"))
-        counts = [int(v) for v in a["rle"].split(",")]
-        shape["mask"] = decode_rle([*counts, left, top, left + width - 1, top + height - 1])
-    elif node.tag == "skeleton":
-        shape["elements"] = [_read_shape(e, element=True) for e in node if e.tag != "attribute"]
-    elif node.tag != "ellipse":
-        shape["points"] = [float(v) for pair in a["points"].split(";") for v in pair.split(",")]
-    if element:
-        shape["outside"] = a["outside"] == "1"
-    return shape
 
 
 # --- the tests -------------------------------------------------------------------------------------------------
