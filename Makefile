@@ -14,6 +14,18 @@ LINT_STAMP := $(VENV)/.lint-ci-installed
 ONNX_DEMO := $(if $(wildcard examples/onnx-detector/make_demo_model.py),examples/onnx-detector/weights/model.onnx)
 
 .PHONY: help install test lint lint-ci invoke bench serve validate soak sync-gpu weights demo-model image image-gpu deploy deploy-gpu deploy-image
+.PHONY: annotate bench-annotate agent-create agent-run
+
+# CVAT Online / Enterprise agents and offline annotation. The token is never a make variable: cvat-cli reads
+# CVAT_ACCESS_TOKEN (a personal access token) from the environment.
+CVAT_HOST ?= https://app.cvat.ai
+FUNCTION_DIR ?= .
+AGENT_NAME ?= $(notdir $(abspath $(FUNCTION_DIR)))
+FUNCTION_ID ?=
+IN ?=
+OUT ?= out/annotations.zip
+SDK_FUNCTION := PYTHONPATH=$(CURDIR) $(BIN)/cvat-cli --server-host $(CVAT_HOST)
+SDK_MODULE := --function-module cvat_function.sdk.function -p function=str:$(abspath $(FUNCTION_DIR))
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -99,3 +111,19 @@ deploy-gpu: ## the same with function-gpu.yaml
 
 deploy-image: ## deploy the image built by `make image` instead of building with nuctl
 	scripts/deploy.sh --image $(IMAGE):$(TAG) $(DEPLOY_ARGS)
+
+annotate: install ## pre-annotate IN=folder|glob|list|video into OUT= (.zip: CVAT for images 1.1, .json: COCO 1.0)
+	@test -n "$(IN)" || { echo "usage: make annotate IN=photos/ [OUT=out/photos.zip] [FUNCTION_DIR=.]"; exit 2; }
+	$(BIN)/python -m cvat_function annotate $(IN) --out $(OUT) --function $(FUNCTION_DIR)
+
+bench-annotate: install ## offline throughput on 32 generated 1920×1080 JPEGs against one request at a time
+	$(BIN)/python -m cvat_function annotate --bench 32 --function $(FUNCTION_DIR)
+
+agent-create: install ## register FUNCTION_DIR with CVAT Online/Enterprise as a native function; prints its id
+	@test -n "$$CVAT_ACCESS_TOKEN" || { echo "export CVAT_ACCESS_TOKEN=<personal access token> first"; exit 2; }
+	$(SDK_FUNCTION) function create-native "$(AGENT_NAME)" $(SDK_MODULE)
+
+agent-run: install ## serve CVAT's requests for FUNCTION_ID=<id from agent-create> until Ctrl-C
+	@test -n "$$CVAT_ACCESS_TOKEN" || { echo "export CVAT_ACCESS_TOKEN=<personal access token> first"; exit 2; }
+	@test -n "$(FUNCTION_ID)" || { echo "usage: make agent-run FUNCTION_ID=<id printed by make agent-create>"; exit 2; }
+	$(SDK_FUNCTION) function run-agent $(FUNCTION_ID) $(SDK_MODULE)

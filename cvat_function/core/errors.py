@@ -13,6 +13,18 @@ from typing import Any
 class CvatFunctionError(Exception):
     """Base class of every error this package raises on purpose."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions pickle as `type(self)(*self.args)`, but these take other arguments than their message. A
+        # process pool (cvat-cli's agent runs the function in one) must get the error back whole, not a TypeError.
+        return (_restore, (type(self), str(self), dict(self.__dict__)))
+
+
+def _restore(cls: type[CvatFunctionError], message: str, state: dict[str, Any]) -> CvatFunctionError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class RequestError(CvatFunctionError):
     """The request cannot be answered: answered with `status` (4xx) and a JSON body naming `field`."""

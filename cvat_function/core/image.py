@@ -184,10 +184,12 @@ def _decode_fast(data: bytes, im: Image.Image, order: ColorOrder) -> np.ndarray 
     return np.asarray(array)
 
 
-def _orientation(im: Image.Image, data: bytes) -> int:
-    """The EXIF orientation (1..8), read without decoding pixels; 1 when absent or broken."""
+def _orientation(im: Image.Image, data: bytes | None) -> int:
+    """The EXIF orientation (1..8), read without decoding pixels; 1 when absent or broken. A PNG's file bytes
+    (`data`) are searched for the eXIf chunk, since Pillow finds it only by decoding; without them (an image
+    already opened, as cvat-sdk hands it), Pillow's own reading."""
     try:
-        if im.format == "PNG":
+        if im.format == "PNG" and data is not None:
             exif = Image.Exif()
             chunk = _png_exif(data)
             if chunk is None:
@@ -294,3 +296,32 @@ def _finite_extrema(im: Image.Image) -> tuple[float, float]:
         if finite.size:
             low, high = min(low, float(finite.min())), max(high, float(finite.max()))
     return (low, high) if low <= high else (0.0, 0.0)
+
+
+def decode_pil_image(
+    im: Image.Image,
+    color: ColorOrder | str = ColorOrder.RGB,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    field: str = "image",
+) -> np.ndarray:
+    """A Pillow image (what cvat-sdk hands a function) → the array `decode_image` gives for its file bytes.
+
+    The same rules as the Pillow path of `decode_image`: the pixel limit before any pixel is read, the EXIF
+    orientation, the first frame, high-bit-depth modes scaled to 8 bits, alpha dropped."""
+    order = ColorOrder(color)
+    width, height = im.size
+    if width * height > max_pixels:
+        raise RequestError(
+            field,
+            f"an image of at most {max_pixels} pixels (set CVAT_FUNCTION_MAX_PIXELS to allow more)",
+            got=f"{width}x{height} = {width * height} pixels",
+            status=413,
+        )
+    try:
+        if getattr(im, "n_frames", 1) > 1:
+            im.seek(0)
+        im.load()
+        return _to_array(im, order, _orientation(im, None))
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise RequestError(field, f"a complete, readable {im.format or 'image'}", got=f"a damaged image ({e})") from e
