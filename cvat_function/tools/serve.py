@@ -19,16 +19,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import yaml
-
-from ..core.config import NuclioSettings, parse_go_duration, settings_from_dict
+from ..core.config import NuclioSettings, load_nuclio_settings, parse_go_duration
 from .workers import REPO_ROOT, Pool, Reply, json_reply
 
 log = logging.getLogger("cvat_function.tools.serve")
@@ -58,10 +56,7 @@ def discover(root: Path) -> list[Path]:
 
 
 def read_settings(function_dir: Path) -> NuclioSettings:
-    raw = yaml.safe_load((function_dir / "function.yaml").read_text(encoding="utf-8"))
-    if not isinstance(raw, Mapping):
-        raise ValueError("function.yaml must be a YAML mapping with metadata and spec")
-    return settings_from_dict(raw, function_dir / "function.yaml")
+    return load_nuclio_settings(function_dir / "function.yaml")
 
 
 def select(dirs: list[Path], only: Iterable[str]) -> list[Path]:

@@ -163,8 +163,7 @@ class Pool:
         self.dir = function_dir
         self.num_workers = num_workers or settings.num_workers
         self.env = worker_environment(settings, function_dir, env_overrides or {})
-        readiness = (settings.raw.get("spec") or {}).get("readinessTimeoutSeconds")
-        self.readiness_timeout = float(readiness) if isinstance(readiness, (int, float)) and readiness > 0 else 120.0
+        self.readiness_timeout = settings.readiness_timeout
         self.state = "building"
         self.message = ""
         # LIFO: a sequential caller keeps hitting the worker whose caches are warm; under load all are used
