@@ -16,14 +16,15 @@ from nuclio_sdk.test import Platform
 from PIL import Image
 
 import main
-from cvat_function.tools.wire import WireResponse, encode_output, exception_response, make_event
+from cvat_function.tools.http_answer import HttpAnswer
+from cvat_function.tools.wire import encode_output, exception_response, make_event
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 ASTRONAUT = ASSETS / "astronaut.jpg"
 ASTRONAUT_FACE = (177.0, 67.0, 270.0, 160.0)  # where the face is, measured once by eye and by the cascade
 
-Call = Callable[..., WireResponse]
+Call = Callable[..., HttpAnswer]
 
 
 def b64(data: bytes) -> str:
@@ -76,7 +77,7 @@ def platform() -> Platform:
 def call(platform: Platform) -> Call:
     """POST a body to main.handler and get back exactly what Nuclio would put on the wire."""
 
-    def _call(body: Any, content_type: str = "application/json") -> WireResponse:
+    def _call(body: Any, content_type: str = "application/json") -> HttpAnswer:
         raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
         event = make_event(raw, content_type)
         try:

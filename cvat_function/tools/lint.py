@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..core.config import (
     HANDLER_PATTERN,
     RECOMMENDED_MAX_BODY,
@@ -29,6 +31,7 @@ from ..core.config import (
 )
 from ..core.errors import SpecError
 from ..core.labels import read_labels
+from .contract import THRESHOLDS, generated_frames
 
 SUPPORTED_RUNTIMES = ("python:3.10", "python:3.11", "python:3.12")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -359,16 +362,20 @@ def sample_images(*folders: Path) -> list[Path]:
     return list(unique.values())
 
 
-def run_contract_suite(function_dir: str | Path, images: list[Path]) -> tuple[list[Finding], list[str]]:
+def run_contract_suite(
+    function_dir: str | Path, images: list[Path], *, generated: bool = True
+) -> tuple[list[Finding], list[str]]:
     """Load the function as one Nuclio worker (strict mode) and check its answers to CVAT's requests.
 
-    Detectors answer every sample image; other kinds one synthetic request built from the first image.
-    Returns the problems and one line per passed request.
+    A detector answers every sample image and (with `generated`) the contract suite's generated frames, each
+    at the contract's thresholds (low, default, high) and once more at the default: every answer must be
+    valid for the spec, at or above its threshold and inside the frame; the high-threshold answer a subset of
+    the low one; the repeated answer identical (the rules of `tests/tools/test_contract.py`, from
+    `core/rules.py` and `tools/contract.py`). Other kinds answer one synthetic request built from the first
+    image. Returns the problems and one line per passed frame.
     """
     from ..core.config import load_function_config
-    from ..core.image import image_size
     from ..core.runtime import ENV_INVALID_SHAPES
-    from .answer_checks import check_answer, synthetic_request
     from .wire import LocalFunction, make_logger
 
     folder = Path(function_dir)
@@ -383,37 +390,99 @@ def run_contract_suite(function_dir: str | Path, images: list[Path]) -> tuple[li
     env[ENV_INVALID_SHAPES] = "error"  # strict: a shape CVAT would drop fails the suite
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    findings: list[Finding] = []
-    passed: list[str] = []
     try:
         try:
             function = LocalFunction(folder, make_logger(open(os.devnull, "w")))  # noqa: SIM115
         except Exception as e:
             return [Finding("error", where, "init_context", f"raises {type(e).__name__}: {e}", "see the traceback")], []
-        for image in images if config.kind == "detector" else images[:1]:
-            data = image.read_bytes()
-            size = image_size(data)
-            request = synthetic_request(config.kind, data, size)
-            answer = function.request(json.dumps(request), "application/json")
-            verdict = check_answer(
-                config.kind,
-                answer.status,
-                {"Content-Type": answer.content_type, **answer.headers},
-                answer.body,
-                request=request,
-                image_size=size,
-                labels=config.labels,
-            )
-            if verdict.ok:
-                passed.append(f"{config.name}: {config.kind} request with {image.name}: {verdict.checks[-1]}")
+        frames = [(image.name, image.read_bytes()) for image in images]
+        if config.kind != "detector":
+            return _contract_other_kind(function, config, frames[0], where)
+        if generated:
+            frames += _generated_frames()
+        findings: list[Finding] = []
+        passed: list[str] = []
+        shown = ", ".join(f"{t:g}" for t in THRESHOLDS)
+        for name, data in frames:
+            problems, check = _contract_detector_frame(function, config.labels, data)
             findings += [
-                Finding("error", where, f"contract ({image.name})", problem, "fix the model output or the spec")
-                for problem in verdict.problems
+                Finding("error", where, f"contract ({name})", problem, "fix the model output or the spec")
+                for problem in problems
             ]
+            if not problems:
+                passed.append(f"{config.name}: detector request with {name} at thresholds {shown}: {check}")
+        return findings, passed
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _generated_frames() -> list[tuple[str, bytes]]:
+    import cv2
+
+    out = []
+    for name, rgb in generated_frames():
+        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+        if ok:
+            out.append((name, encoded.tobytes()))
+    return out
+
+
+def _contract_detector_frame(function: Any, labels: Any, data: bytes) -> tuple[list[str], str]:
+    """Problems of one frame at every contract threshold (empty: passed) and the last check made."""
+    from ..core.image import image_size
+    from ..core.rules import subset_problem
+    from .answer_checks import check_answer, synthetic_request
+
+    size = image_size(data)
+    answers: dict[float, list[Any]] = {}
+    problems: list[str] = []
+    check = ""
+    for threshold in (*THRESHOLDS, THRESHOLDS[1]):
+        request = synthetic_request("detector", data, size, threshold)
+        answer = function.request(json.dumps(request), "application/json")
+        verdict = check_answer("detector", answer, request=request, image_size=size, labels=labels)
+        problems += [f"threshold {threshold:g}: {p}" for p in verdict.problems]
+        if not verdict.ok:
+            return problems, check
+        check = verdict.checks[-1]
+        payload = answer.json()
+        if threshold in answers and payload != answers[threshold]:
+            problems.append(
+                f"two requests at threshold {threshold:g} answered differently; the model must be deterministic"
+            )
+        answers.setdefault(threshold, payload)
+    low, high = THRESHOLDS[0], THRESHOLDS[-1]
+    problem = subset_problem(answers[low], answers[high], (low, high))
+    if problem:
+        problems.append(problem)
+    return problems, check
+
+
+def _contract_other_kind(
+    function: Any, config: Any, frame: tuple[str, bytes], where: str
+) -> tuple[list[Finding], list[str]]:
+    from ..core.image import image_size
+    from .answer_checks import check_answer, synthetic_request
+
+    name, data = frame
+    size = image_size(data)
+    request = synthetic_request(config.kind, data, size)
+    answer = function.request(json.dumps(request), "application/json")
+    verdict = check_answer(
+        config.kind,
+        answer,
+        request=request,
+        image_size=size,
+        labels=config.labels,
+        supported_shape_types=config.supported_shape_types,
+    )
+    findings = [
+        Finding("error", where, f"contract ({name})", problem, "fix the model output or the spec")
+        for problem in verdict.problems
+    ]
+    passed = [f"{config.name}: {config.kind} request with {name}: {verdict.checks[-1]}"] if verdict.ok else []
     return findings, passed

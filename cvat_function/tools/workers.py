@@ -24,12 +24,12 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from ..core.config import NuclioSettings
+from .http_answer import HttpAnswer
 
 log = logging.getLogger("cvat_function.tools.serve")
 
@@ -40,15 +40,8 @@ TIMEOUT_BODY = json.dumps({"error": "Execution timed out"}).encode()
 """What the processor answers with a 408 (Nuclio ≥ 1.15)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An HTTP answer from a worker (or from the pool itself)."""
-
-    status: int
-    content_type: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    worker: str = "-"
+Reply = HttpAnswer
+"""An HTTP answer from a worker (or from the pool itself)."""
 
 
 def json_reply(status: int, payload: object) -> Reply:
