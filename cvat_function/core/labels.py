@@ -234,7 +234,7 @@ def _label_to_json(label: LabelSpec) -> dict[str, Any]:
 
 
 # --- Builders: write the label spec in Python, paste the JSON into function.yaml -------------------------------
-# Named like cvat_sdk.auto_annotation's helpers. `python -m cvat_function spec --from-python MODULE:OBJECT` prints
+# Named like cvat_sdk.auto_annotation's helpers. `python -m cvat_function labels --from-python MODULE:OBJECT` prints
 # the JSON of a list of these, ready for `metadata.annotations.spec`.
 
 
@@ -375,7 +375,7 @@ def parse_class_names(text: str, where: str = "model metadata 'names'") -> dict[
 
 def class_label_specs(names: Mapping[int, str], type: str = "rectangle") -> list[LabelSpec]:
     """One `label_spec(name, id=index, type=type)` per class, in index order: the spec of a model that carries its
-    class names (`python -m cvat_function spec --from-onnx MODEL.onnx` prints it)."""
+    class names (`python -m cvat_function labels --from-onnx MODEL.onnx` prints it)."""
     return [label_spec(name, index, type) for index, name in sorted(names.items())]
 
 

@@ -116,7 +116,7 @@ def from_frame(bitmap: np.ndarray, box: Sequence[int] | None = None) -> BoxMask 
 
 
 def check_box(box: Sequence[int], width: int | None = None, height: int | None = None) -> Box:
-    """Validate an inclusive integer box (and that it lies in a `width`×`height` frame)."""
+    """Check an inclusive integer box (and that it lies in a `width`×`height` frame)."""
     if len(box) != 4:
         raise ValueError(f"a mask box is [left, top, right, bottom], got {list(box)}")
     values = []

@@ -5,7 +5,7 @@
    that is actually active (onnxruntime falls back to the CPU when CUDA cannot load) is logged at start.
 2. Classes: from the model's metadata `names` (Ultralytics writes `{0: 'person', 1: 'bicycle', …}`); without
    it, from the spec's ids (`"id": 0` → class 0). Every name must be in function.yaml's spec: the runtime checks
-   `labels` when the function starts (`python -m cvat_function spec --from-onnx MODEL.onnx` prints the spec).
+   `labels` when the function starts (`python -m cvat_function labels --from-onnx MODEL.onnx` prints the spec).
 3. Input: the frame letterboxed to the model's input size (aspect kept, grey 114 padding, as Ultralytics does),
    RGB, scaled to 0..1, NCHW float32 (float16 for a `half=True` export).
 4. Output: the detection head `[1, 4 + nc, N]` — per candidate cx, cy, w, h in input pixels, then one score per

@@ -119,7 +119,7 @@ def test_the_spec_verb_prints_json_from_python_builders(tmp_path: Path) -> None:
         "from cvat_function import label_spec\nLABELS = [label_spec('cat', 0, 'rectangle')]\n", encoding="utf-8"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "cvat_function", "spec", "--from-python", f"{module}:LABELS"],
+        [sys.executable, "-m", "cvat_function", "labels", "--from-python", f"{module}:LABELS"],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -130,7 +130,7 @@ def test_the_spec_verb_names_a_target_that_is_not_a_label_list(tmp_path: Path) -
     module = tmp_path / "not_labels.py"
     module.write_text("LABELS = ['cat']\n", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "cvat_function", "spec", "--from-python", f"{module}:LABELS"],
+        [sys.executable, "-m", "cvat_function", "labels", "--from-python", f"{module}:LABELS"],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )  # fmt: skip
     assert result.returncode == 1

@@ -1,4 +1,4 @@
-"""Every rule of the shape validator, each with a shape that breaks it."""
+"""Every answer rule (core/rules.py), each with a result that breaks it."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ VALID = [
 
 
 @pytest.mark.parametrize("shape", VALID, ids=lambda s: f"{s.label}-{s.type}")
-def test_every_shape_kind_with_attributes_passes(shape: Shape) -> None:
+def test_every_shape_type_with_attributes_passes(shape: Shape) -> None:
     check_shape(shape, LABELS, (20, 20) if shape.type == "mask" else None)
 
 

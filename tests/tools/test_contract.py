@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from cvat_function import ColorOrder, Shape, decode_image, load_function_config
-from cvat_function.core.rules import check_shapes
+from cvat_function.core.rules import check_shapes, contract_errors, subset_problem
+from cvat_function.tools.contract import THRESHOLDS, generated_frames
 from model_handler import ModelHandler
 
 from ..support import ASSETS, ROOT, Call, b64
@@ -21,7 +22,6 @@ CONFIG = load_function_config(ROOT / "function.yaml")
 pytestmark = pytest.mark.skipif(CONFIG.kind != "detector", reason="the root function is not a detector")
 
 SAMPLES = sorted(p for p in ASSETS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-THRESHOLDS = (0.2, 0.5, 0.9)
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +29,9 @@ def model() -> ModelHandler:
     return ModelHandler(CONFIG.labels)
 
 
-def generated() -> list[tuple[str, np.ndarray]]:
-    rng = np.random.default_rng(1)
-    return [
-        ("noise 640x480", rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)),
-        ("black 320x240", np.zeros((240, 320, 3), np.uint8)),
-        ("white 1x1", np.full((1, 1, 3), 255, np.uint8)),
-        ("odd 33x17", rng.integers(0, 256, (17, 33, 3), dtype=np.uint8)),
-        ("wide 2000x50", rng.integers(0, 256, (50, 2000, 3), dtype=np.uint8)),
-    ]
-
-
 def images(order: ColorOrder) -> list[tuple[str, np.ndarray]]:
     out = [(path.name, decode_image(path.read_bytes(), order)) for path in SAMPLES]
-    for name, rgb in generated():
+    for name, rgb in generated_frames():
         if order is ColorOrder.GRAY:
             out.append((name, np.ascontiguousarray(rgb.mean(axis=2).astype(np.uint8))))
         else:
@@ -71,21 +60,17 @@ def test_results_are_valid_cvat_shapes_inside_the_frame_and_above_the_threshold(
         assert isinstance(shapes, (list, tuple)), f"{name}: infer must return a list"
         assert all(isinstance(s, Shape) for s in shapes), f"{name}: build results with cvat_function's builders"
         height, width = image.shape[:2]
+        # the rules `validate` applies to the same frames through the handler (core/rules.py)
         _, errors = check_shapes(shapes, CONFIG.labels, (width, height))
+        errors += contract_errors(shapes, (width, height), threshold)
         assert not errors, f"{name}: " + "; ".join(map(str, errors))
-        for shape in shapes:
-            if shape.confidence is not None:
-                assert shape.confidence >= threshold, f"{name}: {shape.label} below the threshold {threshold}"
-            xs, ys = (shape.points or ())[0::2], (shape.points or ())[1::2]
-            assert all(-1 <= x <= width + 1 for x in xs), f"{name}: {shape.label} x outside 0..{width}"
-            assert all(-1 <= y <= height + 1 for y in ys), f"{name}: {shape.label} y outside 0..{height}"
 
 
 def test_a_higher_threshold_keeps_a_subset(model):
     for name, image in images(order_of(model)):
-        low = {s for s in model.infer(image, 0.2)}
-        high = {s for s in model.infer(image, 0.9)}
-        assert high <= low, f"{name}: raising the threshold produced new results"
+        low, high = THRESHOLDS[0], THRESHOLDS[-1]
+        problem = subset_problem(model.infer(image, low), model.infer(image, high), (low, high))
+        assert problem is None, f"{name}: {problem}"
 
 
 def test_the_model_is_deterministic_and_leaves_the_frame_untouched(model):
