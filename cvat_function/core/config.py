@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from .errors import SpecError
@@ -124,12 +125,29 @@ def _check_numbers(value: object) -> None:
                 stack.extend(item.keys())
 
 
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of `[`/`{` anywhere in the text (quoted or not: a safe over-estimate), counted
+    with numpy. PyYAML's scanner is quadratic in flow nesting (it re-checks every open level per token), so
+    a file of a few kilobytes of `[` would keep it busy for minutes before the composer's limit is reached."""
+    data = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+    step = (data == ord("[")).astype(np.int32) + (data == ord("{"))
+    step -= (data == ord("]")).astype(np.int32) + (data == ord("}"))
+    return int(np.cumsum(step).max(initial=0))
+
+
 def parse_yaml(text: str, where: str = "function.yaml") -> Any:
     """One YAML document within the reader's limits; raises `SpecError` naming what is wrong."""
     if len(text) > MAX_YAML_BYTES:
         raise SpecError(where, f"is larger than {MAX_YAML_BYTES} bytes", "a function.yaml is a few kilobytes")
-    loader = _BoundedLoader(text)
+    if _bracket_depth(text) > MAX_YAML_DEPTH:
+        raise SpecError(
+            where,
+            f"is refused: it nests brackets deeper than {MAX_YAML_DEPTH} levels",
+            "write plain YAML: no deep nesting, few aliases",
+        )
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)  # the reader refuses control characters already here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -144,7 +162,8 @@ def parse_yaml(text: str, where: str = "function.yaml") -> Any:
     except (ValueError, OverflowError, RecursionError) as e:  # e.g. an integer of more than 4300 digits
         raise SpecError(where, f"holds a value YAML cannot represent here ({type(e).__name__})", "fix it") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_function_yaml(path: str | Path) -> dict[str, Any]:
