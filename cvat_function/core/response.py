@@ -90,7 +90,7 @@ def bitmap_json(bitmap: np.ndarray, suffix: Sequence[int] = ()) -> str:
     pairs += _PAIR_BASE
     buffer[0] = _OPEN
     buffer[size:] = np.frombuffer(end, dtype=np.uint8)
-    return str(memoryview(buffer), "ascii")
+    return str(buffer.data, "ascii")
 
 
 def rows_json(bitmap: np.ndarray) -> str:
