@@ -184,13 +184,18 @@ def read_function_yaml(path: str | Path) -> dict[str, Any]:
     raw = parse_yaml(text, where)
     if not isinstance(raw, Mapping):
         raise SpecError(
-            where, f"must be a YAML mapping with metadata and spec, not {_type_name(raw)}", "start from the template's"
+            where,
+            f"must be a YAML mapping with metadata and spec, not {_type_name(raw)}",
+            "start from the template's function.yaml",
         )
     return dict(raw)
 
 
 def _type_name(value: object) -> str:
-    return "an empty file" if value is None else f"a {type(value).__name__}"
+    if value is None:
+        return "an empty file"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +272,9 @@ def nuclio_problems(raw: Mapping[str, Any]) -> list[ConfigProblem]:
     """Every value Nuclio (or `serve`, which reproduces it) cannot run with: wrong types and ranges."""
     out: list[ConfigProblem] = []
     metadata, spec = raw.get("metadata"), raw.get("spec")
-    if not isinstance(metadata, Mapping):
+    if metadata is None:
+        out.append(ConfigProblem("metadata", "is missing", "add metadata: name, annotations"))
+    elif not isinstance(metadata, Mapping):
         out.append(ConfigProblem("metadata", f"must be a mapping, not {_type_name(metadata)}", "add metadata: name"))
     name = _mapping(metadata).get("name")
     if not isinstance(name, str) or not name:

@@ -147,28 +147,28 @@ def _check_points(name: str, shape_type: str, points: Sequence[float]) -> None:
 def _check_attributes(name: str, values: Sequence[Attribute], label: LabelSpec) -> None:
     seen: set[str] = set()
     for attr in values:
-        spec = label.attribute(attr.name)
-        if spec is None:
+        declared = label.attribute(attr.name)
+        if declared is None:
             declared = ", ".join(a.name for a in label.attributes) or "none"
             raise ShapeError(name, f"attributes.{attr.name}", f"is not declared on the label (declared: {declared})")
         if attr.name in seen:
             raise ShapeError(name, f"attributes.{attr.name}", "is given twice")
         seen.add(attr.name)
-        problem = attribute_value_problem(spec, attr.value)
+        problem = attribute_value_problem(declared, attr.value)
         if problem:
             raise ShapeError(name, f"attributes.{attr.name}", problem)
 
 
-def attribute_value_problem(spec: AttributeSpec, value: object) -> str | None:
+def attribute_value_problem(attribute: AttributeSpec, value: object) -> str | None:
     """Why CVAT would drop `value` for this attribute, or None if it is accepted."""
     if not isinstance(value, str):
         return f"values are strings, got {type(value).__name__}"
-    if spec.input_type == "checkbox":
+    if attribute.input_type == "checkbox":
         return None if value in ("true", "false") else f"a checkbox takes 'true' or 'false', got {value!r}"
-    if spec.input_type in ("select", "radio"):
-        return None if value in spec.values else f"must be one of {list(spec.values)}, got {value!r}"
-    if spec.input_type == "number":
-        low, high, step = (int(v) for v in spec.values)
+    if attribute.input_type in ("select", "radio"):
+        return None if value in attribute.values else f"must be one of {list(attribute.values)}, got {value!r}"
+    if attribute.input_type == "number":
+        low, high, step = (int(v) for v in attribute.values)
         # int() would also take " 3", "+3" and "3_0" (CVAT would not), and refuses more than 4300 digits
         if len(value) > 20 or not _INTEGER.fullmatch(value):
             return f"a number attribute takes an integer string such as '3', got {value[:40]!r}"

@@ -177,7 +177,7 @@ def write(tmp_path, text: str | bytes):
         (b"metadata:\n  name: \xff\xfe\n", "is not UTF-8"),
         ("", "not an empty file"),
         ("- just\n- a list\n", "not a list"),
-        ("metadata: 5\nspec: {description: x}\n", "metadata: must be a mapping, not a int"),
+        ("metadata: 5\nspec: {description: x}\n", "metadata: must be a mapping, not an int"),
         ("metadata: {name: f, annotations: [1]}\nspec: {description: x}\n", "annotations: must be a mapping"),
         (GOOD_YAML.replace("spec:\n  description", "spec: 7\nx:\n  description"), "spec: must be a mapping"),
         (GOOD_YAML + "  readinessTimeoutSeconds: " + "9" * 5000 + "\n", "holds a value YAML cannot represent"),
