@@ -149,8 +149,8 @@ def _check_attributes(name: str, values: Sequence[Attribute], label: LabelSpec) 
     for attr in values:
         declared = label.attribute(attr.name)
         if declared is None:
-            declared = ", ".join(a.name for a in label.attributes) or "none"
-            raise ShapeError(name, f"attributes.{attr.name}", f"is not declared on the label (declared: {declared})")
+            names = ", ".join(a.name for a in label.attributes) or "none"
+            raise ShapeError(name, f"attributes.{attr.name}", f"is not declared on the label (declared: {names})")
         if attr.name in seen:
             raise ShapeError(name, f"attributes.{attr.name}", "is given twice")
         seen.add(attr.name)
