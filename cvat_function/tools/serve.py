@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..core.config import NuclioSettings, load_nuclio_settings, parse_go_duration
+from ..core.config import DEFAULT_MAX_BODY, NuclioSettings, load_nuclio_settings, parse_go_duration
 from .workers import REPO_ROOT, Pool, Reply, json_reply
 
 log = logging.getLogger("cvat_function.tools.serve")
@@ -169,7 +169,7 @@ class ServedFunction:
 
     @property
     def max_body(self) -> int:
-        return self.settings.max_body if self.settings else 4 * 1024 * 1024
+        return self.settings.max_body if self.settings else DEFAULT_MAX_BODY
 
     def close(self) -> None:
         if self.pool is not None:

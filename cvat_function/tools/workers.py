@@ -35,7 +35,6 @@ log = logging.getLogger("cvat_function.tools.serve")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The folder holding the `cvat_function` package: on every worker's PYTHONPATH (the image copies it in)."""
-DEFAULT_READINESS_TIMEOUT = 120.0
 TIMEOUT_BODY = json.dumps({"error": "Execution timed out"}).encode()
 """What the processor answers with a 408 (Nuclio ≥ 1.15)."""
 
