@@ -237,3 +237,14 @@ def test_reid_answers():
     assert "in [0, 2)" in check("reid", [2, -1]).problems[0]
     assert "duplicate matches" in check("reid", [0, 0]).problems[0]
     assert not check("reid", [True, -1]).ok
+
+
+def test_the_script_is_a_thin_wrapper_over_tools_smoke(capsys):
+    from cvat_function.tools import smoke as module
+
+    assert "from cvat_function.tools.smoke import main" in SMOKE.read_text()
+    code = module.main(["--url", "http://127.0.0.1:9/", "--timeout", "2", "--function", str(REPO)], repo=REPO)
+    assert code == 1
+    out, err = capsys.readouterr()
+    assert "detector request: astronaut.jpg 512x512" in out  # the default image, from the repo passed in
+    assert "could not reach" in err
