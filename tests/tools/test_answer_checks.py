@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cvat_function.core.errors import ShapeError
-from cvat_function.core.rules import check_contract, check_shape, contract_errors, subset_problem
-from cvat_function.core.shapes import InteractorMask, interactor_mask, keypoint, mask, rectangle, skeleton
+from cvat_function.core.rules import check_shape
+from cvat_function.core.shapes import InteractorMask, interactor_mask, mask
 from cvat_function.tools.answer_checks import (
     check_answer,
     detector_item_problems,
@@ -55,20 +55,6 @@ def test_wire_values_stay_as_sent_so_the_rules_name_them():
     with pytest.raises(ShapeError, match="finite numbers"):
         check_shape(shape, LABELS, SIZE)
     assert shape_from_json({"label": "sunny", "type": "Tag"}).type == "tag"
-
-
-def test_the_contract_threshold_and_frame_rules():
-    inside = rectangle("person", (0, 0, 21, 20), confidence=0.6)
-    check_contract(inside, SIZE, 0.5)
-    with pytest.raises(ShapeError, match=r"below the requested threshold 0\.7"):
-        check_contract(inside, SIZE, 0.7)
-    with pytest.raises(ShapeError, match="outside the 20x20 frame"):
-        check_contract(rectangle("person", (0, 0, 22, 20)), SIZE)
-    with pytest.raises(ShapeError, match="outside"):
-        check_contract(skeleton("hand", [keypoint("wrist", -2, 3)]), SIZE)
-    assert [e.index for e in contract_errors([inside, rectangle("person", (-5, 0, 3, 3))], SIZE)] == [1]
-    assert subset_problem([1, 2], [2], (0.2, 0.9)) is None
-    assert "not among those at 0.2" in (subset_problem([1], [1, 3], (0.2, 0.9)) or "")
 
 
 def test_validate_style_check_refuses_results_below_the_threshold_or_outside_the_frame():
