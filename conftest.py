@@ -2,7 +2,7 @@
 makes them. Keep this file when you replace test_model_handler.py; the framework's tests (tests/) never use
 the root function, so they hold whatever model you put there.
 
-`call(body, content_type="application/json")` answers a WireResponse (status, content_type, body, json()).
+`call(body, content_type="application/json")` answers an HttpAnswer (status, content_type, body, json()).
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cvat_function.tools.http_answer import HttpAnswer
 from cvat_function.tools.wire import (
     LocalFunction,
-    WireResponse,
     encode_output,
     exception_response,
     make_event,
@@ -37,7 +37,7 @@ ASSETS = ROOT / "assets"
 ASTRONAUT = ASSETS / "astronaut.jpg"
 ASTRONAUT_FACE = (177.0, 67.0, 270.0, 160.0)  # where the face is, measured once by eye and by the cascade
 
-Call = Callable[..., WireResponse]
+Call = Callable[..., HttpAnswer]
 
 
 def function_folders(root: Path = ROOT) -> list[Path]:
@@ -99,7 +99,7 @@ def fixture_function(kind: str) -> LocalFunction:
 def wire_call(handler: Callable[[Any], Any]) -> Call:
     """`call(body, content_type)` for a `handler(event)`: what Nuclio would put on the wire."""
 
-    def _call(body: Any, content_type: str = "application/json") -> WireResponse:
+    def _call(body: Any, content_type: str = "application/json") -> HttpAnswer:
         raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
         try:
             output = handler(make_event(raw, content_type))

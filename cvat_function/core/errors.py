@@ -62,7 +62,7 @@ class ShapeError(CvatFunctionError):
 
 
 class InvalidShapesError(CvatFunctionError):
-    """One or more shapes failed validation; raised in strict mode (tests, the CLI)."""
+    """One or more shapes broke the answer rules (`rules.py`); raised in strict mode (tests, the CLI)."""
 
     def __init__(self, errors: list[ShapeError]) -> None:
         self.errors = errors

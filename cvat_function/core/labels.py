@@ -90,43 +90,74 @@ class Labels:
 
 
 def parse_labels(text: str | None, where: str = "annotations.spec") -> Labels:
-    """Parse a spec string exactly as CVAT does: `json.loads(value or "[]")`, then check each label."""
+    """Parse a spec string exactly as CVAT does: `json.loads(value or "[]")`, then check each label; the first
+    problem raises `SpecError`."""
+    labels, problems = read_labels(text, where)
+    if problems:
+        raise problems[0]
+    return labels
+
+
+def label_spec_problems(text: str | None, where: str = "annotations.spec") -> list[SpecError]:
+    """Every problem of a spec string, in order (what `validate` reports; `parse_labels` raises the first)."""
+    return read_labels(text, where)[1]
+
+
+def read_labels(text: str | None, where: str = "annotations.spec") -> tuple[Labels, list[SpecError]]:
+    """The labels that parse, and one `SpecError` per problem."""
     try:
         data = json.loads(text or "[]")
-    except json.JSONDecodeError as e:
-        raise SpecError(
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, integers of > 4300 digits, absurd nesting
+        problem = SpecError(
             where,
-            f"is not valid JSON ({e})",
+            f"is not valid JSON ({str(e)[:200]})",
             "CVAT answers HTTP 500 for its whole model list; write strict JSON: no comments, no trailing commas",
-        ) from e
-    return Labels(tuple(_parse_label_list(data, where)))
+        )
+        return Labels(), [problem]
+    problems: list[SpecError] = []
+    labels = tuple(_parse_label_list(data, where, problems))
+    return Labels(labels), problems
 
 
-def _parse_label_list(data: object, where: str) -> Iterator[LabelSpec]:
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _parse_label_list(data: object, where: str, problems: list[SpecError]) -> Iterator[LabelSpec]:
     if not isinstance(data, list):
-        raise SpecError(where, f"must be a JSON list of label objects, not {type(data).__name__}")
+        problems.append(SpecError(where, f"must be a JSON list of labels, not {type(data).__name__}"))
+        return
     seen: set[str] = set()
     for i, item in enumerate(data):
         here = f"{where}[{i}]"
         if not isinstance(item, Mapping):
-            raise SpecError(here, f"must be an object, not {type(item).__name__}")
+            problems.append(SpecError(here, f"must be an object, not {type(item).__name__}"))
+            continue
         name = item.get("name")
         if not isinstance(name, str) or not name:
-            raise SpecError(here, "has no 'name'", "every label needs the exact name of a task label")
-        here = f"{where}[{i}] ({name!r})"
+            problems.append(SpecError(here, "has no 'name'", "every label needs the exact name of a task label"))
+            continue
+        here = f"{where}[{i}] ({_short(name)})"
         if name in seen:
-            raise SpecError(here, "duplicates another label's name", "CVAT skips functions with duplicate labels")
+            problems.append(
+                SpecError(here, f"duplicates label name {_short(name)}; CVAT skips the function", "names are unique")
+            )
+            continue
         seen.add(name)
-        yield _parse_label(item, name, here)
+        try:
+            yield _parse_label(item, name, here, problems)
+        except SpecError as e:
+            problems.append(e)
 
 
-def _parse_label(item: Mapping[str, Any], name: str, where: str) -> LabelSpec:
+def _parse_label(item: Mapping[str, Any], name: str, where: str, problems: list[SpecError]) -> LabelSpec:
     label_type = item.get("type", "any")
-    if label_type not in LABEL_TYPES:
-        raise SpecError(where, f"has unknown type {label_type!r}", f"use one of {', '.join(LABEL_TYPES)}")
+    if not isinstance(label_type, str) or label_type not in LABEL_TYPES:
+        raise SpecError(where, f"has unknown type {_short(label_type)}", f"use one of {', '.join(LABEL_TYPES)}")
     label_id = item.get("id")
     if label_id is not None and (isinstance(label_id, bool) or not isinstance(label_id, int)):
-        raise SpecError(where, f"has a non-integer id {label_id!r}", "ids map class indices to names")
+        raise SpecError(where, f"has a non-integer id {_short(label_id)}", "ids map class indices to names")
     attributes = tuple(_parse_attributes(item.get("attributes") or [], where))
     sublabels: tuple[LabelSpec, ...] = ()
     svg = ""
@@ -137,8 +168,10 @@ def _parse_label(item: Mapping[str, Any], name: str, where: str) -> LabelSpec:
                 "is a skeleton without 'sublabels' and 'svg'",
                 "CVAT answers HTTP 500; list the points sublabels and the skeleton's SVG",
             )
-        sublabels = tuple(_parse_label_list(item["sublabels"], f"{where}.sublabels"))
-        svg = str(item["svg"])
+        if not isinstance(item["svg"], str):
+            raise SpecError(where, f"'svg' must be a string, not {type(item['svg']).__name__}")
+        sublabels = tuple(_parse_label_list(item["sublabels"], f"{where}.sublabels", problems))
+        svg = item["svg"]
     return LabelSpec(name, label_type, label_id, attributes, sublabels, svg)
 
 
@@ -155,23 +188,31 @@ def _parse_attributes(data: object, where: str) -> Iterator[AttributeSpec]:
                 "CVAT answers HTTP 500 otherwise; 'values' is [] for checkbox and text",
             )
         name, input_type, values = attr["name"], attr["input_type"], attr["values"]
+        if not isinstance(name, str) or not name:
+            raise SpecError(here, f"'name' must be a non-empty string, not {_short(name)}")
         if name in seen:
-            raise SpecError(here, f"duplicates attribute {name!r}", "CVAT skips the function")
+            raise SpecError(here, f"duplicates attribute {_short(name)}", "CVAT skips the function")
         seen.add(name)
-        if input_type not in INPUT_TYPES:
-            raise SpecError(here, f"has unknown input_type {input_type!r}", f"use one of {', '.join(INPUT_TYPES)}")
+        if not isinstance(input_type, str) or input_type not in INPUT_TYPES:
+            raise SpecError(
+                here, f"has unknown input_type {_short(input_type)}", f"use one of {', '.join(INPUT_TYPES)}"
+            )
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise SpecError(here, "'values' must be a list of strings")
         if input_type == "number":
             _check_number_values(values, here)
-        yield AttributeSpec(str(name), input_type, tuple(values))
+        yield AttributeSpec(name, input_type, tuple(values))
 
 
 def _check_number_values(values: list[str], where: str) -> None:
     try:
+        if len(values) != 3 or any(len(v) > 20 for v in values):
+            raise ValueError(values)
         low, high, step = (int(v) for v in values)
     except ValueError:
-        raise SpecError(where, f"number values must be [min, max, step] as integer strings, not {values}") from None
+        raise SpecError(
+            where, f"number values must be [min, max, step] as integer strings, not {_short(values)}"
+        ) from None
     if not (low <= high and step > 0):
         raise SpecError(where, f"number values need min <= max and step > 0, got {values}")
 
@@ -193,7 +234,7 @@ def _label_to_json(label: LabelSpec) -> dict[str, Any]:
 
 
 # --- Builders: write the label spec in Python, paste the JSON into function.yaml -------------------------------
-# Named like cvat_sdk.auto_annotation's helpers. `python -m cvat_function spec --from-python MODULE:OBJECT` prints
+# Named like cvat_sdk.auto_annotation's helpers. `python -m cvat_function labels --from-python MODULE:OBJECT` prints
 # the JSON of a list of these, ready for `metadata.annotations.spec`.
 
 
@@ -334,7 +375,7 @@ def parse_class_names(text: str, where: str = "model metadata 'names'") -> dict[
 
 def class_label_specs(names: Mapping[int, str], type: str = "rectangle") -> list[LabelSpec]:
     """One `label_spec(name, id=index, type=type)` per class, in index order: the spec of a model that carries its
-    class names (`python -m cvat_function spec --from-onnx MODEL.onnx` prints it)."""
+    class names (`python -m cvat_function labels --from-onnx MODEL.onnx` prints it)."""
     return [label_spec(name, index, type) for index, name in sorted(names.items())]
 
 

@@ -116,7 +116,7 @@ def from_frame(bitmap: np.ndarray, box: Sequence[int] | None = None) -> BoxMask 
 
 
 def check_box(box: Sequence[int], width: int | None = None, height: int | None = None) -> Box:
-    """Validate an inclusive integer box (and that it lies in a `width`×`height` frame)."""
+    """Check an inclusive integer box (and that it lies in a `width`×`height` frame)."""
     if len(box) != 4:
         raise ValueError(f"a mask box is [left, top, right, bottom], got {list(box)}")
     values = []
@@ -169,7 +169,7 @@ def decode_rle(encoded: Sequence[int]) -> BoxMask:
     left, top, right, bottom = check_box([int(v) for v in encoded[-4:]])
     counts = np.asarray(encoded[:-4], dtype=np.int64)
     if (counts < 0).any() or (counts[1:] == 0).any():
-        raise ValueError("RLE counts must be >= 0, and only the first (background) count may be 0")
+        raise ValueError("RLE counts must be >= 0, and only the first RLE count (background) may be 0")
     width, height = right - left + 1, bottom - top + 1
     if int(counts.sum()) != width * height:
         raise ValueError(f"RLE counts sum to {int(counts.sum())}, the box {width}x{height} holds {width * height}")

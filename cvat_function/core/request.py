@@ -35,7 +35,12 @@ class DetectorRequest:
 
 
 def parse_body(body: object) -> dict[str, Any]:
-    """The JSON object of a request, whatever form Nuclio delivered it in."""
+    """The JSON object of a request, whatever form Nuclio delivered it in.
+
+    The body is parsed once per request: a dict (what Nuclio's wrapper hands over for `application/json`, and
+    what this returns) passes through as it is, so the `parse_*_request` functions below can be given either."""
+    if type(body) is dict:
+        return body
     if isinstance(body, Mapping):
         return dict(body)
     if isinstance(body, (bytes, bytearray, memoryview, str)):
@@ -57,7 +62,7 @@ def parse_body(body: object) -> dict[str, Any]:
 
 
 def decode_base64_image(value: object, field: str = "image") -> bytes:
-    """Standard base64 (padded) or a `data:image/...;base64,` URL → file bytes (validated, never empty)."""
+    """Standard base64 (padded) or a `data:image/...;base64,` URL → file bytes (checked, never empty)."""
     if not isinstance(value, str):
         raise RequestError(field, "a base64 string of the image file", got=_kind(value))
     text = value

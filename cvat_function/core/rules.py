@@ -1,8 +1,14 @@
-"""Check every shape against the label spec before it leaves.
+"""The answer rules: every result checked against the label spec and what CVAT accepts, in one place.
 
 CVAT gives a function no feedback: unknown labels and bad attribute values are dropped silently, wrong
 point counts or NaN coordinates fail the whole request. Each rule here names the label, the field and the
 rule, so a broken model output is caught in the tests instead of in a user's task.
+
+The runtime applies `check_shapes`, `check_interactor_masks`, `check_tracked_shape`, `check_state` and
+`check_matches` before it answers; the wire-level checks (`tools/answer_checks.py`: the smoke test,
+`validate`, `soak`) turn a JSON answer back into the same types and apply the same functions.
+`check_contract` holds what the contract suite (and so `validate`) expects of a model beyond what CVAT
+accepts: results at or above the requested threshold, coordinates inside the frame.
 """
 
 from __future__ import annotations
@@ -57,29 +63,31 @@ def check_shapes(
     return valid, errors
 
 
-def check_shape(shape: Shape, labels: Labels, image_size: tuple[int, int] | None = None) -> None:
-    """Raise `ShapeError` for the first rule `shape` breaks."""
+def check_shape(shape: Shape, labels: Labels | None, image_size: tuple[int, int] | None = None) -> None:
+    """Raise `ShapeError` for the first rule `shape` breaks; `labels=None` (the spec is unknown) checks all
+    but the label, its type and its attributes' declarations."""
     if not isinstance(shape, Shape):
         raise ShapeError(
             "?", "shape", f"must be a cvat_function Shape built with the builders, not {type(shape).__name__}"
         )
-    label = labels.get(shape.label)
-    if label is None:
+    label = labels.get(shape.label) if labels is not None else None
+    if labels is not None and label is None:
         raise ShapeError(
             shape.label, "label", f"is not in the spec (declared: {', '.join(labels.names) or 'none'}); CVAT drops it"
         )
     _check_body(shape, label, image_size)
 
 
-def _check_body(shape: Shape, label: LabelSpec, image_size: tuple[int, int] | None, parent: str = "") -> None:
+def _check_body(shape: Shape, label: LabelSpec | None, image_size: tuple[int, int] | None, parent: str = "") -> None:
     name = f"{parent}{shape.label}"
     if shape.type not in SHAPE_TYPES:
-        raise ShapeError(name, "type", f"{shape.type!r} is not a CVAT shape type")
-    if not compatible(label.type, shape.type):
+        raise ShapeError(name, "type", f"{shape.type!r} is not a CVAT shape type (one of {', '.join(SHAPE_TYPES)})")
+    if label is not None and not compatible(label.type, shape.type):
         raise ShapeError(name, "type", f"a {shape.type} does not fit a label of type {label.type!r}")
-    if shape.confidence is not None and not (math.isfinite(shape.confidence) and 0.0 <= shape.confidence <= 1.0):
+    if shape.confidence is not None and not (_finite(shape.confidence) and 0.0 <= shape.confidence <= 1.0):
         raise ShapeError(name, "confidence", f"must be in [0, 1], got {shape.confidence!r}")
-    _check_attributes(name, shape.attributes, label)
+    if label is not None:
+        _check_attributes(name, shape.attributes, label)
     if shape.group_id is not None and (
         isinstance(shape.group_id, bool) or not isinstance(shape.group_id, int) or shape.group_id < 0
     ):
@@ -93,7 +101,7 @@ def _check_body(shape: Shape, label: LabelSpec, image_size: tuple[int, int] | No
     if shape.rotation is not None:
         if shape.type not in ("rectangle", "ellipse"):
             raise ShapeError(name, "rotation", "only rectangles and ellipses can be rotated")
-        if not (math.isfinite(shape.rotation) and 0.0 <= shape.rotation <= 360.0):
+        if not (_finite(shape.rotation) and 0.0 <= shape.rotation <= 360.0):
             raise ShapeError(name, "rotation", f"must be degrees in [0, 360], got {shape.rotation!r}")
     if (shape.type == "tag" or shape.type == "skeleton") and (shape.points is not None or shape.mask is not None):
         raise ShapeError(name, "points", f"a {shape.type} has no points or mask; CVAT fails the request")
@@ -107,6 +115,10 @@ def _check_body(shape: Shape, label: LabelSpec, image_size: tuple[int, int] | No
         if shape.points is None:
             raise ShapeError(name, "points", f"a {shape.type} needs points")
         _check_points(name, shape.type, shape.points)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def points_problem(shape_type: str, points: Sequence[object]) -> str | None:
@@ -136,43 +148,46 @@ def _check_points(name: str, shape_type: str, points: Sequence[float]) -> None:
 def _check_attributes(name: str, values: Sequence[Attribute], label: LabelSpec) -> None:
     seen: set[str] = set()
     for attr in values:
-        spec = label.attribute(attr.name)
-        if spec is None:
-            declared = ", ".join(a.name for a in label.attributes) or "none"
-            raise ShapeError(name, f"attributes.{attr.name}", f"is not declared on the label (declared: {declared})")
+        declared = label.attribute(attr.name)
+        if declared is None:
+            names = ", ".join(a.name for a in label.attributes) or "none"
+            raise ShapeError(name, f"attributes.{attr.name}", f"is not declared on the label (declared: {names})")
         if attr.name in seen:
             raise ShapeError(name, f"attributes.{attr.name}", "is given twice")
         seen.add(attr.name)
-        problem = attribute_value_problem(spec, attr.value)
+        problem = attribute_value_problem(declared, attr.value)
         if problem:
             raise ShapeError(name, f"attributes.{attr.name}", problem)
 
 
-def attribute_value_problem(spec: AttributeSpec, value: object) -> str | None:
+def attribute_value_problem(attribute: AttributeSpec, value: object) -> str | None:
     """Why CVAT would drop `value` for this attribute, or None if it is accepted."""
     if not isinstance(value, str):
         return f"values are strings, got {type(value).__name__}"
-    if spec.input_type == "checkbox":
+    if attribute.input_type == "checkbox":
         return None if value in ("true", "false") else f"a checkbox takes 'true' or 'false', got {value!r}"
-    if spec.input_type in ("select", "radio"):
-        return None if value in spec.values else f"must be one of {list(spec.values)}, got {value!r}"
-    if spec.input_type == "number":
-        low, high, step = (int(v) for v in spec.values)
-        if not _INTEGER.fullmatch(value):  # int() would also take " 3", "+3" and "3_0"; CVAT would not
-            return f"a number attribute takes an integer string such as '3', got {value!r}"
+    if attribute.input_type in ("select", "radio"):
+        return None if value in attribute.values else f"must be one of {list(attribute.values)}, got {value!r}"
+    if attribute.input_type == "number":
+        low, high, step = (int(v) for v in attribute.values)
+        # int() would also take " 3", "+3" and "3_0" (CVAT would not), and refuses more than 4300 digits
+        if len(value) > 20 or not _INTEGER.fullmatch(value):
+            return f"a number attribute takes an integer string such as '3', got {value[:40]!r}"
         number = int(value)
         if not low <= number <= high or (number - low) % step:
             return f"must be an integer in [{low}, {high}] on steps of {step}, got {value!r}"
     return None
 
 
-def _check_skeleton(shape: Shape, label: LabelSpec, image_size: tuple[int, int] | None) -> None:
+def _check_skeleton(shape: Shape, label: LabelSpec | None, image_size: tuple[int, int] | None) -> None:
     if not shape.elements:
         raise ShapeError(shape.label, "elements", "a skeleton needs at least one element")
     seen: set[str] = set()
     for element in shape.elements:
-        sub = label.sublabel(element.label)
-        if sub is None:
+        if not isinstance(element, Shape):
+            raise ShapeError(shape.label, "elements", "each element is a keypoint(...) shape")
+        sub = label.sublabel(element.label) if label is not None else None
+        if label is not None and sub is None:
             declared = ", ".join(s.name for s in label.sublabels)
             raise ShapeError(
                 shape.label, "elements", f"{element.label!r} is not a sublabel (declared: {declared}); CVAT drops it"
@@ -183,7 +198,7 @@ def _check_skeleton(shape: Shape, label: LabelSpec, image_size: tuple[int, int] 
         if element.type != "points" or element.points is None or len(element.points) != 2:
             raise ShapeError(shape.label, f"elements.{element.label}", "each element is one point: type points, [x, y]")
         _check_body(element, sub, image_size, parent=f"{shape.label}.")
-    if all(e.outside for e in shape.elements):
+    if all(e.outside is True for e in shape.elements):
         raise ShapeError(shape.label, "elements", "every element is outside; CVAT drops such a skeleton")
 
 
@@ -198,8 +213,11 @@ def _check_mask(name: str, shape: Shape, image_size: tuple[int, int] | None) -> 
         box = list(mask[-4:])
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in box):
             raise ShapeError(name, "mask", f"box [left, top, right, bottom] must be integers, got {box}")
-        values = np.asarray(mask[:-4])
-        if values.dtype.kind not in "biu":
+        try:
+            values = np.asarray(mask[:-4])
+        except (ValueError, TypeError):
+            values = np.asarray([], dtype=object)
+        if values.dtype.kind not in "biu" or values.ndim != 1:
             raise ShapeError(name, "mask", f"bitmap values must be integers (0 and 1), got {values.dtype} values")
     left, top, right, bottom = box
     if not (0 <= left <= right and 0 <= top <= bottom):
@@ -242,7 +260,7 @@ def check_interactor_mask(result: InteractorMask, image_size: tuple[int, int]) -
         raise ShapeError(
             name, "shape", f"must be an InteractorMask built with interactor_mask(...), not {type(result).__name__}"
         )
-    if result.confidence is not None and not (math.isfinite(result.confidence) and 0.0 <= result.confidence <= 1.0):
+    if result.confidence is not None and not (_finite(result.confidence) and 0.0 <= result.confidence <= 1.0):
         raise ShapeError(name, "confidence", f"must be in [0, 1], got {result.confidence!r}")
     _, _, right, bottom = result.mask.box
     if right >= image_size[0] or bottom >= image_size[1]:
@@ -290,7 +308,9 @@ def check_matches(matches: Sequence[object], count0: int, count1: int) -> tuple[
     errors: list[ShapeError] = []
     if len(matches) != count0:
         errors.append(
-            ShapeError("reid", "matches", f"needs one entry per box of boxes0 ({count0}), got {len(matches)}")
+            ShapeError(
+                "reid", "matches", f"needs one entry per box of boxes0 (len(boxes0) = {count0}), got {len(matches)}"
+            )
         )
     cleaned: list[int] = []
     used: dict[int, int] = {}
@@ -302,11 +322,11 @@ def check_matches(matches: Sequence[object], count0: int, count1: int) -> tuple[
             continue
         value = int(match)
         if not -1 <= value < count1:
-            rule = f"must be -1 or an index into boxes1 (0..{count1 - 1}), got {value}"
+            rule = f"must be -1 or an index into boxes1, in [0, {count1}), got {value}"
             errors.append(ShapeError("reid", field, rule, index=i))
             value = -1
         elif value >= 0 and value in used:
-            rule = f"boxes1[{value}] is already matched to boxes0[{used[value]}]; use each index once"
+            rule = f"boxes1[{value}] is already matched to boxes0[{used[value]}] (duplicate matches); use each once"
             errors.append(ShapeError("reid", field, rule, index=i))
             value = -1
         if value >= 0:
@@ -314,3 +334,63 @@ def check_matches(matches: Sequence[object], count0: int, count1: int) -> tuple[
         cleaned.append(value)
     cleaned.extend([-1] * (count0 - len(cleaned)))
     return cleaned, errors
+
+
+# --- The contract: what the contract suite and `validate` expect of a model beyond what CVAT accepts ---------
+
+FRAME_TOLERANCE = 1.0
+"""Pixels a coordinate may lie outside the frame (a box edge on the last pixel ends at width or width + 1)."""
+
+
+def check_contract(shape: Shape, image_size: tuple[int, int], threshold: float | None = None) -> None:
+    """Raise `ShapeError` when a (CVAT-valid) result breaks the model contract: a confidence below the
+    `threshold` the request asked for, or a coordinate more than `FRAME_TOLERANCE` pixels outside the frame.
+    A rotated rectangle or ellipse cannot be clipped without changing it (an object at the edge has corners
+    outside): its centre must be inside."""
+    width, height = image_size
+    if threshold is not None and shape.confidence is not None and shape.confidence < threshold:
+        raise ShapeError(
+            shape.label, "confidence", f"{shape.confidence:g} is below the requested threshold {threshold:g}"
+        )
+    for part in (shape, *shape.elements):
+        xy = part.points or ()
+        xs, ys = xy[0::2], xy[1::2]
+        if part is shape and shape.rotation and len(xy) == 4 and shape.type in ("rectangle", "ellipse"):
+            centre = (xy[0], xy[1]) if shape.type == "ellipse" else ((xy[0] + xy[2]) / 2, (xy[1] + xy[3]) / 2)
+            xs, ys = (centre[0],), (centre[1],)
+        elif shape.type == "ellipse":  # [cx, cy, cx + rx, cy - ry]: the far ends are cx ± rx, cy ± ry
+            xs = (*xs, 2 * xy[0] - xy[2])
+            ys = (*ys, 2 * xy[1] - xy[3])
+        low, high_x, high_y = -FRAME_TOLERANCE, width + FRAME_TOLERANCE, height + FRAME_TOLERANCE
+        outside = [v for v in xs if not low <= v <= high_x] + [v for v in ys if not low <= v <= high_y]
+        if outside:
+            raise ShapeError(
+                f"{shape.label}.{part.label}" if part is not shape else shape.label,
+                "points",
+                f"{outside[0]:g} lies outside the {width}x{height} frame (0..{width} x 0..{height}); clip the result",
+            )
+
+
+def contract_errors(
+    shapes: Iterable[Shape], image_size: tuple[int, int], threshold: float | None = None
+) -> list[ShapeError]:
+    """One error per result that breaks `check_contract`."""
+    errors: list[ShapeError] = []
+    for index, shape in enumerate(shapes):
+        try:
+            check_contract(shape, image_size, threshold)
+        except ShapeError as e:
+            errors.append(ShapeError(e.label, e.field, e.rule, index=index))
+    return errors
+
+
+def subset_problem(low: Sequence[object], high: Sequence[object], thresholds: tuple[float, float]) -> str | None:
+    """Raising the threshold may only remove results: every result at `thresholds[1]` (`high`) must be one of
+    those at `thresholds[0]` (`low`)."""
+    new = [item for item in high if item not in low]
+    if not new:
+        return None
+    return (
+        f"{len(new)} result(s) at threshold {thresholds[1]:g} are not among those at {thresholds[0]:g}; raising the "
+        "threshold must only remove results"
+    )

@@ -4,7 +4,7 @@
 `ModelHandler`, checks the labels the model can emit against the spec, runs one warm-up inference and logs how
 long that took. Any failure is raised, chained, so Nuclio never reports a function ready that cannot answer.
 
-`handle_event` runs per request: parse → decode → infer → validate → serialize, always answering with
+`handle_event` runs per request: parse → decode → infer → check (`rules.py`) → serialize, always answering with
 `Response(body=<JSON text>, content_type="application/json")` — the one return form Nuclio sends unchanged.
 The JSON text comes from `response.dumps` (strict, numpy-aware, splices pre-encoded mask bitmaps).
 
@@ -240,7 +240,7 @@ class Function:
         return {DROPPED_HEADER: str(len(errors))}
 
     def finish_shapes(self, shapes: list[Shape], image_size: tuple[int, int], logger: Logger) -> Answer:
-        """Validate shapes against the spec; strict mode raises, drop mode logs each dropped shape."""
+        """Check shapes against the spec (`rules.check_shapes`); strict mode raises, drop mode logs each dropped one."""
         valid, errors = check_shapes(shapes, self.config.labels, image_size)
         headers = self.handle_invalid(errors, logger)
         return Answer(200, [shape.to_cvat(pre_encoded=True) for shape in valid], headers)

@@ -1,7 +1,7 @@
 """The results a function returns, as types, and builders that cannot produce malformed CVAT JSON.
 
 Models build shapes with the functions here (`rectangle(...)`, `polygon(...)`, `mask(...)`, `tag(...)` …); the
-runtime validates them against the label spec (`validate.py`) and serializes them with `Shape.to_cvat()`. Labels
+runtime checks them against the label spec (`rules.py`) and serializes them with `Shape.to_cvat()`. Labels
 are always the spec's label **names** (CVAT matches them to task labels by exact name).
 
 The other function kinds have their own result types: `InteractorMask` (built with `interactor_mask(...)`)
@@ -143,14 +143,16 @@ def xywh(x: float, y: float, w: float, h: float) -> tuple[float, float, float, f
 
 
 def _poly(
-    kind: ShapeType,
+    shape_type: ShapeType,
     label: str,
     points: PointsLike,
     confidence: float | None,
     attrs: Mapping[str, AttributeValue] | None,
     group_id: int | None,
 ) -> Shape:
-    return Shape(label, kind, flat_points(points), _confidence(confidence), attribute_values(attrs), group_id=group_id)
+    return Shape(
+        label, shape_type, flat_points(points), _confidence(confidence), attribute_values(attrs), group_id=group_id
+    )
 
 
 def polygon(

@@ -81,7 +81,7 @@ class UltralyticsConfig:
 
     `model`: a path, `package://PACKAGE/path/model.onnx` or `PACKAGE:path/model.onnx` (a file shipped in an
     installed package); `$MODEL_PATH` overrides it when set. `class_thresholds` maps a class name to the score
-    it needs instead of the request's threshold. `input_size` (height, width) is only for an export with
+    it needs when that is higher than the request's threshold. `input_size` (height, width) is only for an export with
     dynamic height/width and no `imgsz` metadata. `spin=True` lets onnxruntime's CPU threads busy-wait between
     runs (its default: faster back-to-back runs, slower everything else in the request).
     """
@@ -425,7 +425,7 @@ class UltralyticsModel:
                 raise SpecError(
                     f"function.yaml spec label {name!r}",
                     f"has type {spec.type!r}, but this {self.export.task} model answers {shape_type}s",
-                    f'use "type": "{shape_type}" (python -m cvat_function spec --from-onnx MODEL.onnx prints the spec)',
+                    f'use "type": "{shape_type}" (`python -m cvat_function labels --from-onnx MODEL.onnx` prints it)',
                 )
             if shape_type == "skeleton":
                 assert self.export.kpt_shape is not None
@@ -489,12 +489,11 @@ class UltralyticsModel:
         return 1 if task == "obb" else 0
 
     def thresholds(self, threshold: float) -> np.ndarray:
-        """The score each class needs: its own from `class_thresholds`, else the request's."""
+        """The score each class needs: the request's, or its own from `class_thresholds` where that is higher
+        (CVAT's user asked for nothing below the request's). Float64, so a float32 score equal to the threshold
+        in float32 but below it as the answered number is not let through."""
         own = self.settings.class_thresholds
-        if not own:
-            needed = np.full(len(self._class_names), threshold, dtype=np.float32)
-        else:
-            needed = np.asarray([own.get(name, threshold) for name in self._class_names], dtype=np.float32)
+        needed = np.asarray([max(threshold, own.get(name, 0.0)) for name in self._class_names], dtype=np.float64)
         if self._unnamed.size:
             needed[self._unnamed] = np.inf  # a class index without a name is never answered
         return needed

@@ -1,23 +1,38 @@
 """CVAT's requests per function kind, and checks of the answers against the contract.
 
-Works on the wire: a status, headers and JSON bytes, whatever produced them (a deployed Nuclio function,
-`serve`, or `wire.LocalFunction`). Used by `scripts/smoke_test.py`, `validate` and `soak`.
+Works on the wire: an `HttpAnswer` (status, headers, JSON bytes), whatever produced it (a deployed Nuclio
+function, `serve`, or `wire.LocalFunction`). Used by `scripts/smoke_test.py` (`tools/smoke.py`), `validate`
+and `soak`.
+
+The JSON is turned back into the runtime's own result types (`Shape`, `InteractorMask`, `TrackedShape`) and
+checked with the runtime's own rules (`core/rules.py`), plus the model contract (`rules.check_contract`: at
+or above the threshold the request asked for, inside the frame). What only exists on the wire is checked
+here: status, Content-Type, the dropped-shapes header, the JSON structure, the legacy interactor mask.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.config import FUNCTION_KINDS
-from ..core.labels import Labels, LabelSpec
-from ..core.rules import POINT_COUNTS, attribute_value_problem, compatible, points_problem
-from ..core.runtime import DROPPED_HEADER
-from ..core.shapes import SHAPE_TYPES
+from ..core.errors import ShapeError
+from ..core.labels import Labels
+from ..core.masks import BoxMask, check_box, decode_rle
+from ..core.rules import (
+    check_contract,
+    check_interactor_mask,
+    check_matches,
+    check_shape,
+    check_state,
+    check_tracked_shape,
+)
+from ..core.runtime import DEFAULT_MAX_STATE_BYTES, DROPPED_HEADER
+from ..core.shapes import TRACKER_SHAPE_TYPES, Attribute, InteractorMask, Shape, TrackedShape
+from .http_answer import HttpAnswer
 
 
 @dataclass
@@ -75,27 +90,29 @@ def _cvat_shape(shape_id: int, frame: int, box: list[float]) -> dict[str, Any]:
 
 def check_answer(
     kind: str,
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
+    answer: HttpAnswer,
     *,
     request: Mapping[str, Any],
     image_size: tuple[int, int],
     labels: Labels | None = None,
+    supported_shape_types: Sequence[str] | None = None,
+    max_state_bytes: int = DEFAULT_MAX_STATE_BYTES,
+    contract: bool = True,
 ) -> Verdict:
-    """Check one HTTP answer of a function of `kind` to `request` against what CVAT accepts."""
+    """Check one HTTP answer of a function of `kind` to `request` against what CVAT accepts (and, with
+    `contract`, against the model contract); `labels=None` when the spec is unknown."""
     verdict = Verdict()
-    lowered = {k.lower(): v for k, v in headers.items()}
+    status, body = answer.status, answer.body
     if not verdict.expect(status == 200, "HTTP 200", f"HTTP {status}: {body[:500].decode('utf-8', 'replace')}"):
         return verdict
-    content_type = lowered.get("content-type", "")
+    content_type = answer.header("Content-Type")
     verdict.expect(
         content_type.split(";")[0].strip() == "application/json",
         "Content-Type application/json",
         f"Content-Type is {content_type!r}; answer with Response(body=json.dumps(...), "
         "content_type='application/json')",
     )
-    dropped = lowered.get(DROPPED_HEADER.lower(), "0")
+    dropped = answer.header(DROPPED_HEADER, "0")
     verdict.expect(
         dropped in ("", "0"),
         "no shapes dropped",
@@ -103,16 +120,18 @@ def check_answer(
     )
     try:
         payload = json.loads(body)
-    except ValueError as e:
-        verdict.problems.append(f"the body is not JSON ({e}): {body[:200]!r}")
+    except (ValueError, RecursionError) as e:
+        verdict.problems.append(f"the body is not JSON ({str(e)[:200]}): {body[:200]!r}")
         return verdict
     verdict.checks.append("body is JSON")
     if kind == "detector":
-        _check_detector(verdict, payload, labels, image_size)
+        threshold = request.get("threshold") if contract else None
+        _check_detector(verdict, payload, labels, image_size, threshold if _number(threshold) else None, contract)
     elif kind == "interactor":
         _check_interactor(verdict, payload, image_size)
     elif kind == "tracker":
-        _check_tracker(verdict, payload, len(request.get("shapes") or []))
+        objects = len(request.get("shapes") or [])
+        _check_tracker(verdict, payload, objects, supported_shape_types, max_state_bytes)
     elif kind == "reid":
         _check_reid(verdict, payload, len(request.get("boxes0") or []), len(request.get("boxes1") or []))
     else:
@@ -120,8 +139,23 @@ def check_answer(
     return verdict
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _describe(error: ShapeError) -> str:
+    return f"(label {error.label!r}) {error.field}: {error.rule}"
+
+
 # -- detector ------------------------------------------------------------------------------------------
-def _check_detector(verdict: Verdict, payload: object, labels: Labels | None, size: tuple[int, int]) -> None:
+def _check_detector(
+    verdict: Verdict,
+    payload: object,
+    labels: Labels | None,
+    size: tuple[int, int],
+    threshold: float | None,
+    contract: bool,
+) -> None:
     if not verdict.expect(
         isinstance(payload, list), "a JSON list", f"a detector answers a JSON list, got {type(payload).__name__}"
     ):
@@ -129,143 +163,94 @@ def _check_detector(verdict: Verdict, payload: object, labels: Labels | None, si
     assert isinstance(payload, list)
     before = len(verdict.problems)
     for index, item in enumerate(payload):
-        verdict.problems += [f"item #{index}: {p}" for p in detector_item_problems(item, labels, size)]
+        problems = detector_item_problems(item, labels, size, threshold=threshold, contract=contract)
+        verdict.problems += [f"item #{index} {p}" for p in problems]
     if len(verdict.problems) == before:
         verdict.checks.append(f"{len(payload)} item(s), each valid" + (" for the spec" if labels is not None else ""))
 
 
-def detector_item_problems(item: object, labels: Labels | None, size: tuple[int, int]) -> list[str]:
-    """Why CVAT would drop or reject one detector result (empty when it is fine)."""
+def detector_item_problems(
+    item: object,
+    labels: Labels | None,
+    size: tuple[int, int],
+    *,
+    threshold: float | None = None,
+    contract: bool = True,
+) -> list[str]:
+    """Why CVAT would drop or reject one detector result, or why it breaks the contract (empty when fine)."""
+    try:
+        shape = shape_from_json(item)
+        check_shape(shape, labels, size)
+        if contract:
+            check_contract(shape, size, threshold)
+    except ShapeError as e:
+        return [_describe(e)]
+    return []
+
+
+def shape_from_json(item: object) -> Shape:
+    """A detector result on the wire → the `Shape` the runtime checks; what cannot be one raises `ShapeError`.
+
+    Values are kept as they came (a string coordinate stays a string), so the rules name them."""
     if not isinstance(item, Mapping):
-        return [f"must be an object, got {type(item).__name__}"]
+        raise ShapeError("?", "item", f"must be an object, got {type(item).__name__}")
     label, shape_type = item.get("label"), item.get("type")
     if not isinstance(label, str) or not isinstance(shape_type, str):
-        return ["needs string 'label' and 'type' (CVAT fails the request)"]
-    if shape_type.lower() == "tag":
+        raise ShapeError(str(label)[:40], "label", "needs string 'label' and 'type' (CVAT fails the request)")
+    if shape_type.lower() == "tag":  # the one value CVAT reads case-insensitively
         shape_type = "tag"
-    name = f"label {label!r}"
-    if shape_type not in SHAPE_TYPES:
-        return [f"{name}: type {shape_type!r} is not one of {', '.join(SHAPE_TYPES)} (lowercase)"]
-    spec: LabelSpec | None = None
-    if labels is not None:
-        spec = labels.get(label)
-        if spec is None:
-            return [f"{name} is not in function.yaml's spec ({', '.join(labels.names)}); CVAT drops it"]
-        if not compatible(spec.type, shape_type):
-            return [f"{name}: a {shape_type} does not fit a spec label of type {spec.type!r}"]
-    problems = _attribute_problems(name, item.get("attributes"), spec)
+    points = item.get("points")
+    if shape_type in ("tag", "skeleton") and points == []:
+        points = None
+    if points is not None and not isinstance(points, list):
+        raise ShapeError(label, "points", f"must be a flat list of numbers, got {type(points).__name__}")
     rotation = item.get("rotation")
-    if rotation is not None and not (_finite(rotation) and 0 <= rotation <= 360):
-        problems.append(f"{name}: rotation must be degrees in [0, 360], got {rotation!r}")
-    if shape_type == "skeleton":
-        problems += _skeleton_problems(name, item, spec)
-    elif item.get("elements"):
-        problems.append(f"{name}: only skeletons have 'elements'")
-    if shape_type == "mask":
-        problems += mask_problems(name, item.get("mask"), size)
-        if item.get("points") is not None:
-            problems += _points_problems(name, "polygon", item["points"])
-    elif shape_type in POINT_COUNTS:
-        problems += _points_problems(name, shape_type, item.get("points"))
-    elif shape_type in ("tag", "skeleton") and item.get("points"):
-        problems.append(f"{name}: a {shape_type} has no points")
-    return problems
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _points_problems(name: str, shape_type: str, points: object) -> list[str]:
-    if not isinstance(points, list):
-        return [f"{name}: a {shape_type} needs 'points', a flat list of numbers"]
-    problem = points_problem(shape_type, points)  # the same rule the framework applies before answering
-    return [f"{name}: {problem}"] if problem else []
-
-
-def _attribute_problems(name: str, attributes: object, spec: LabelSpec | None) -> list[str]:
-    if attributes is None:
-        return []
-    if not isinstance(attributes, list):
-        return [f"{name}: 'attributes' must be a list"]
-    problems = []
-    for attr in attributes:
-        if not isinstance(attr, Mapping) or "name" not in attr or "value" not in attr:
-            problems.append(f"{name}: each attribute is {{'name', 'value'}}, got {attr!r}")
-            continue
-        if spec is None:
-            continue
-        declared = spec.attribute(str(attr["name"]))
-        if declared is None:
-            problems.append(f"{name}: attribute {attr['name']!r} is not declared on the label; CVAT drops it")
-            continue
-        problem = attribute_value_problem(declared, attr["value"])
-        if problem:
-            problems.append(f"{name}: attribute {attr['name']!r} {problem}")
-    return problems
-
-
-def _skeleton_problems(name: str, item: Mapping[str, Any], spec: LabelSpec | None) -> list[str]:
+    if rotation is not None and not _number(rotation):
+        raise ShapeError(label, "rotation", f"must be degrees in [0, 360], got {str(rotation)[:40]!r}")
+    mask = item.get("mask")
+    if mask is not None and not isinstance(mask, list):
+        raise ShapeError(label, "mask", "must be the bitmap followed by [left, top, right, bottom]")
     elements = item.get("elements")
-    if not isinstance(elements, list) or not elements:
-        return [f"{name}: a skeleton needs 'elements'"]
-    problems = []
-    for element in elements:
-        if not isinstance(element, Mapping):
-            problems.append(f"{name}: each element is an object")
-            continue
-        sub = element.get("label")
-        if spec is not None and spec.sublabel(str(sub)) is None:
-            problems.append(f"{name}: element {sub!r} is not a sublabel; CVAT drops it")
-        if element.get("type") != "points":
-            problems.append(f"{name}: element {sub!r} must be of type 'points'")
-        problems += _points_problems(f"{name}.{sub}", "points", element.get("points"))
-        if isinstance(element.get("points"), list) and len(element["points"]) != 2:
-            problems.append(f"{name}: element {sub!r} is one point [x, y]")
-    if all(isinstance(e, Mapping) and e.get("outside") for e in elements):
-        problems.append(f"{name}: every element is outside; CVAT drops the skeleton")
-    return problems
+    if elements is not None and not isinstance(elements, list):
+        raise ShapeError(label, "elements", "must be a list of points shapes")
+    return Shape(
+        label,
+        shape_type,  # type: ignore[arg-type]  # checked by the rules
+        tuple(points) if points is not None else None,
+        _confidence(label, item.get("confidence")),
+        _attributes(label, item.get("attributes")),
+        rotation,
+        item.get("group_id"),
+        item.get("outside"),
+        tuple(mask) if mask is not None else None,
+        tuple(shape_from_json(e) for e in elements or ()),
+    )
 
 
-def _box_problems(name: str, box: Sequence[object], size: tuple[int, int]) -> tuple[list[str], int]:
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in box):
-        return [f"{name}: the box [left, top, right, bottom] must be integers, got {list(box)}"], 0
-    left, top, right, bottom = (int(v) for v in box)  # type: ignore[call-overload]
-    if not (0 <= left <= right < size[0] and 0 <= top <= bottom < size[1]):
-        return [f"{name}: box {list(box)} is not inside the {size[0]}x{size[1]} image (inclusive, ordered)"], 0
-    return [], (right - left + 1) * (bottom - top + 1)
+def _confidence(label: str, value: object) -> float | None:
+    """CVAT ignores `confidence`; by convention it is a decimal string (numbers pass too)."""
+    if value is None:
+        return None
+    problem = ShapeError(label, "confidence", f"must be a number in [0, 1] (or its string), got {str(value)[:40]!r}")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise problem
+    try:
+        return float(value)
+    except ValueError:
+        raise problem from None
 
 
-def mask_problems(name: str, mask: object, size: tuple[int, int]) -> list[str]:
-    """A detector `mask`: one value per box pixel, then the inclusive box (§4.5)."""
-    if not isinstance(mask, list) or len(mask) < 5:
-        return [f"{name}: 'mask' must be the bitmap followed by [left, top, right, bottom]"]
-    problems, area = _box_problems(name, mask[-4:], size)
-    if problems:
-        return problems
-    if len(mask) - 4 != area:
-        return [f"{name}: mask bitmap has {len(mask) - 4} values, the inclusive box holds {area}"]
-    values = {v for v in mask[:-4] if v}
-    if len(values) > 1 or not all(isinstance(v, int) for v in values):
-        return [f"{name}: the bitmap must hold 0 and one foreground value (1), got {sorted(map(str, values))[:4]}"]
-    return []
-
-
-def rle_problems(name: str, points: object, size: tuple[int, int]) -> list[str]:
-    """CVAT RLE + box (interactor `points`): counts start with background and sum to W·H (§4.5)."""
-    if not isinstance(points, list) or len(points) < 5:
-        return [f"{name}: 'points' must be CVAT RLE counts followed by [left, top, right, bottom]"]
-    problems, area = _box_problems(name, points[-4:], size)
-    if problems:
-        return problems
-    counts = points[:-4]
-    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
-        return [f"{name}: RLE counts must be non-negative integers"]
-    if any(c == 0 for c in counts[1:]):
-        return [f"{name}: only the first RLE count (background) may be 0"]
-    if sum(counts) != area:
-        return [f"{name}: RLE counts sum to {sum(counts)}, the inclusive box holds {area} pixels"]
-    return []
+def _attributes(label: str, values: object) -> tuple[Attribute, ...]:
+    if values is None:
+        return ()
+    if not isinstance(values, list):
+        raise ShapeError(label, "attributes", "must be a list of {'name', 'value'}")
+    out = []
+    for value in values:
+        if not isinstance(value, Mapping) or not isinstance(value.get("name"), str) or "value" not in value:
+            raise ShapeError(label, "attributes", f"each attribute is {{'name', 'value'}}, got {str(value)[:60]}")
+        out.append(Attribute(value["name"], value["value"]))
+    return tuple(out)
 
 
 # -- interactor, tracker, reid -----------------------------------------------------------------------------
@@ -284,7 +269,9 @@ def _check_interactor(verdict: Verdict, payload: object, size: tuple[int, int]) 
         mask = payload["mask"]
         width, height = size
         rows_ok = isinstance(mask, list) and len(mask) == height
-        rows_ok = rows_ok and all(isinstance(r, list) and len(r) == width and set(r) <= {0, 1} for r in mask)
+        rows_ok = rows_ok and all(
+            isinstance(r, list) and len(r) == width and all(type(v) is int and v in (0, 1) for v in r) for r in mask
+        )
         verdict.expect(
             rows_ok, f"legacy mask {height}x{width} of 0/1", f"legacy 'mask' must be {height} rows of {width} 0/1"
         )
@@ -296,18 +283,54 @@ def _check_interactor(verdict: Verdict, payload: object, size: tuple[int, int]) 
         return
     before = len(verdict.problems)
     for index, shape in enumerate(shapes):
-        name = f"shapes[{index}]"
-        if not isinstance(shape, Mapping):
-            verdict.problems.append(f"{name} must be an object")
-            continue
-        if shape.get("type", "mask") != "mask":
-            verdict.problems.append(f"{name}: the UI ignores non-mask shapes (type {shape.get('type')!r})")
-        verdict.problems += rle_problems(name, shape.get("points"), size)
+        try:
+            check_interactor_mask(interactor_mask_from_json(shape, size), size)
+        except ShapeError as e:
+            verdict.problems.append(f"shapes[{index}] {e.field}: {e.rule}")
     if len(verdict.problems) == before:
         verdict.checks.append(f"{len(shapes)} mask(s) in CVAT RLE whose counts sum to the box area")
 
 
-def _check_tracker(verdict: Verdict, payload: object, objects: int) -> None:
+def interactor_mask_from_json(shape: object, size: tuple[int, int]) -> InteractorMask:
+    """An interactor's answer shape → the `InteractorMask` the runtime checks; raises `ShapeError`."""
+    name = "interactor"
+    if not isinstance(shape, Mapping):
+        raise ShapeError(name, "shape", f"must be an object, got {type(shape).__name__}")
+    if shape.get("type", "mask") != "mask":
+        raise ShapeError(name, "type", f"the UI ignores non-mask shapes (type {str(shape.get('type'))[:40]!r})")
+    attributes = shape.get("attributes")
+    if not isinstance(attributes, list):
+        raise ShapeError(
+            name, "attributes", "is missing; CVAT's UI calls attributes.find(...) on every shape: send [] at least"
+        )
+    confidence: float | None = None
+    for attribute in attributes:
+        if isinstance(attribute, Mapping) and attribute.get("spec_id") == 0:
+            try:
+                confidence = float(attribute.get("value"))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ShapeError(name, "attributes", "the confidence (spec_id 0) must be a number string") from None
+    return InteractorMask(rle_from_json(shape.get("points"), size), confidence)
+
+
+def rle_from_json(points: object, size: tuple[int, int]) -> BoxMask:
+    """CVAT RLE + box (interactor `points`) → `BoxMask`; the box must lie in the frame before anything is
+    decoded (so a forged box cannot make the decoder allocate more than the frame)."""
+    name = "interactor"
+    if not isinstance(points, list) or len(points) < 5:
+        raise ShapeError(name, "points", "must be CVAT RLE counts followed by [left, top, right, bottom]")
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in points):
+        raise ShapeError(name, "points", "RLE counts and the box must be integers")
+    try:
+        check_box(points[-4:], *size)
+        return decode_rle(points)
+    except ValueError as e:
+        raise ShapeError(name, "points", str(e)) from None
+
+
+def _check_tracker(
+    verdict: Verdict, payload: object, objects: int, supported: Sequence[str] | None, max_state_bytes: int
+) -> None:
     if not verdict.expect(
         isinstance(payload, Mapping)
         and isinstance(payload.get("shapes"), list)
@@ -324,22 +347,38 @@ def _check_tracker(verdict: Verdict, payload: object, objects: int) -> None:
         f"got {len(shapes)} shapes and {len(states)} states for {objects} object(s); one each, in order",
     )
     for index, shape in enumerate(shapes):
-        points = shape.get("points") if isinstance(shape, Mapping) else shape
-        if not (isinstance(points, list) and len(points) >= 2 and not len(points) % 2 and all(map(_finite, points))):
-            verdict.problems.append(f"shapes[{index}] must be [x1, y1, x2, y2] or {{type, points}}, got {shape!r}")
+        try:
+            tracked = tracked_shape_from_json(shape)
+            # without supported_shape_types (the legacy protocol) CVAT sends and expects rectangles
+            allowed = supported or (TRACKER_SHAPE_TYPES if isinstance(shape, Mapping) else ("rectangle",))
+            check_tracked_shape(tracked, allowed)
+        except ShapeError as e:
+            verdict.problems.append(f"shapes[{index}] {e.field}: {e.rule}")
+    for index, state in enumerate(states):
+        try:
+            check_state(state, max_state_bytes)
+        except ShapeError as e:
+            verdict.problems.append(f"states[{index}]: {e.rule}")
+
+
+def tracked_shape_from_json(shape: object) -> TrackedShape:
+    """`[x1, y1, x2, y2]` (the legacy protocol) or `{type, points}` → `TrackedShape`; raises `ShapeError`."""
+    if isinstance(shape, list):
+        return TrackedShape("rectangle", tuple(shape))
+    if isinstance(shape, Mapping) and isinstance(shape.get("type"), str) and isinstance(shape.get("points"), list):
+        return TrackedShape(shape["type"], tuple(shape["points"]))
+    raise ShapeError("tracker", "shapes", f"must be [x1, y1, x2, y2] or {{type, points}}, got {str(shape)[:60]}")
 
 
 def _check_reid(verdict: Verdict, payload: object, count0: int, count1: int) -> None:
     if not verdict.expect(
-        isinstance(payload, list) and len(payload) == count0,
-        f"a list of {count0} index(es)",
-        f"ReID answers a list of len(boxes0) = {count0} indexes, got {payload!r}",
+        isinstance(payload, list),
+        "a list of indexes",
+        f"ReID answers a list of len(boxes0) = {count0} indexes, got {type(payload).__name__}",
     ):
         return
     assert isinstance(payload, list)
-    ints = all(isinstance(v, int) and not isinstance(v, bool) and -1 <= v < count1 for v in payload)
-    if verdict.expect(ints, f"indexes in [-1, {count1})", f"each index must be -1 or in [0, {count1}), got {payload}"):
-        matched = [v for v in payload if v != -1]
-        verdict.expect(
-            len(matched) == len(set(matched)), "each boxes1 index used once", f"duplicate matches in {payload}"
-        )
+    _, errors = check_matches(payload, count0, count1)
+    verdict.problems += [f"{e.field}: {e.rule}" for e in errors]
+    if not errors:
+        verdict.checks.append(f"{count0} index(es) in [-1, {count1}), each boxes1 index used once")

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..core.config import load_settings
+from ..core.config import load_nuclio_settings
 from ..core.runtime import ENV_INVALID_SHAPES
 from ..sdk.loader import load_folder
 from .annotate import LocalRunner, ProcessRunner, RemoteRunner, Source, collect_sources
@@ -63,7 +63,7 @@ def run_annotate_bench(
     serve: bool = True,
 ) -> dict[str, float]:
     folder = Path(function_dir).resolve()
-    workers = workers or load_settings(folder / "function.yaml").num_workers
+    workers = workers or load_nuclio_settings(folder / "function.yaml").num_workers
     wall: dict[str, float] = defaultdict(float)
     busy: dict[str, float] = defaultdict(float)
     latencies: list[float] = []

@@ -18,15 +18,15 @@ def draw_shapes(image_bgr: np.ndarray, shapes: Iterable[Mapping[str, Any]]) -> n
     for shape in shapes:
         label = str(shape.get("label", "?"))
         colour = colours.setdefault(label, _PALETTE[len(colours) % len(_PALETTE)])
-        kind = shape.get("type")
+        shape_type = shape.get("type")
         pts = np.asarray(shape.get("points") or [], dtype=np.float64).reshape(-1, 2)
-        if kind == "mask" and shape.get("mask"):
+        if shape_type == "mask" and shape.get("mask"):
             _draw_mask(canvas, list(shape["mask"]), colour)
-        if kind in ("rectangle", "ellipse") and len(pts) == 2:
+        if shape_type in ("rectangle", "ellipse") and len(pts) == 2:
             cv2.rectangle(canvas, _pt(pts[0]), _pt(pts[1]), colour, 2)
-        elif kind in ("polygon", "polyline", "mask", "cuboid") and len(pts) >= 2:
-            cv2.polylines(canvas, [pts.round().astype(np.int32)], kind != "polyline", colour, 2)
-        elif kind == "points":
+        elif shape_type in ("polygon", "polyline", "mask", "cuboid") and len(pts) >= 2:
+            cv2.polylines(canvas, [pts.round().astype(np.int32)], shape_type != "polyline", colour, 2)
+        elif shape_type == "points":
             for p in pts:
                 cv2.circle(canvas, _pt(p), 4, colour, -1)
         for element in shape.get("elements") or []:

@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
+from ..core.config import parse_yaml
+from ..core.errors import SpecError
 
 SYNCED_SPEC_KEYS = ("description", "runtime", "handler", "env")
 _KEY = re.compile(r"^( *)([A-Za-z_][\w-]*):(\s|$)")
@@ -91,8 +92,8 @@ def synced_parts(raw: Mapping[str, Any]) -> tuple[object, dict[str, object]]:
 
 def _check_in_step(cpu_text: str, gpu_text: str) -> None:
     try:
-        cpu, gpu = yaml.safe_load(cpu_text), yaml.safe_load(gpu_text)
-    except yaml.YAMLError as e:
+        cpu, gpu = parse_yaml(cpu_text, "function.yaml"), parse_yaml(gpu_text, "function-gpu.yaml")
+    except SpecError as e:
         raise SyncError(f"the synced function-gpu.yaml would not be valid YAML ({e}); copy the labels by hand") from e
     if not (isinstance(cpu, Mapping) and isinstance(gpu, Mapping)) or synced_parts(cpu) != synced_parts(gpu):
         raise SyncError(

@@ -10,32 +10,11 @@ import http.client
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
+from .http_answer import HttpAnswer
 
-@dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    seconds: float
-
-    def header(self, name: str, default: str = "") -> str:
-        lowered = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == lowered), default)
-
-    @property
-    def content_type(self) -> str:
-        return self.header("Content-Type")
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+__all__ = ["Client", "HttpAnswer", "request"]
 
 
 class Client:
@@ -80,7 +59,9 @@ class Client:
             seconds = time.perf_counter() - started
             if response.will_close:
                 self.close()
-            return HttpAnswer(response.status, dict(response.getheaders()), data, seconds)
+            headers = dict(response.getheaders())
+            content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+            return HttpAnswer(response.status, content_type, data, headers, seconds=seconds)
         raise AssertionError("unreachable")
 
     def post_json(self, payload: object, headers: Mapping[str, str] | None = None) -> HttpAnswer:

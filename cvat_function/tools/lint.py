@@ -1,9 +1,10 @@
 """Lint function.yaml files against CVAT's discovery rules and Nuclio's pitfalls, reporting every problem.
 
-`config.function_config_from_dict` stops at the first problem (the runtime must not start with a broken
-file); this linter walks the raw YAML and reports all of them, each with how to fix it. Errors are what
-breaks CVAT's model list, hides the function or breaks deployment; warnings are risks. The label spec is parsed
-label by label with the runtime's own parser (core/labels.py), so the messages match.
+The file is read with the runtime's own reader (`config.read_function_yaml`, bounded against hostile YAML),
+and every rule the runtime refuses to start with comes from the same place (`config.function_problems`,
+`labels.label_spec_problems`): the runtime raises the first, this linter reports them all, each with how to
+fix it. What is added here are the risks the runtime does not refuse: errors are what breaks CVAT's model
+list, hides the function or breaks deployment; warnings are risks.
 """
 
 from __future__ import annotations
@@ -16,25 +17,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+import numpy as np
 
 from ..core.config import (
-    FUNCTION_KINDS,
     FUNCTION_NAME_MAX_KUBERNETES,
+    HANDLER_PATTERN,
     RECOMMENDED_MAX_BODY,
-    annotation_problems,
     annotation_string,
+    env_from_spec,
     function_name_problem,
+    function_problems,
     http_trigger,
     parse_go_duration,
+    read_function_yaml,
 )
 from ..core.errors import SpecError
-from ..core.labels import parse_labels
+from ..core.labels import read_labels
+from .contract import THRESHOLDS, generated_frames
 from .entry import is_function_dir
 
 SUPPORTED_RUNTIMES = ("python:3.10", "python:3.11", "python:3.12")
-_HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _MAY_DIFFER_BETWEEN_CPU_AND_GPU = "build, resources, triggers (workers) and platform may differ"
+_LABEL_FIX = "each label needs name, a known type and well-formed attributes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +69,19 @@ class _Collector:
         self.findings.append(Finding("warning", self.file, where, message, fix))
 
 
-def load_yaml(path: Path) -> tuple[Any, list[Finding]]:
+def read_yaml(path: Path) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """The file's mapping (`config.read_function_yaml`), or None and the finding saying why not."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")), []
-    except OSError as e:
-        return None, [Finding("error", str(path), "file", f"cannot be read ({e.strerror})")]
-    except yaml.YAMLError as e:
-        return None, [Finding("error", str(path), "file", f"is not valid YAML ({e})", "fix the YAML syntax")]
+        return read_function_yaml(path), []
+    except SpecError as e:
+        return None, [Finding("error", str(path), "file", e.problem, e.fix or "fix the file")]
 
 
 def lint_file(path: str | Path) -> list[Finding]:
     """Every problem of one function.yaml / function-gpu.yaml."""
     path = Path(path)
-    raw, findings = load_yaml(path)
-    if findings:
+    raw, findings = read_yaml(path)
+    if raw is None:
         return findings
     return lint_config(raw, str(path))
 
@@ -87,22 +91,26 @@ def lint_config(raw: object, file: str = "function.yaml") -> list[Finding]:
     if not isinstance(raw, Mapping):
         out.error("file", "must be a YAML mapping with metadata and spec", "start from the template's function.yaml")
         return out.findings
+    for problem in function_problems(raw):  # what the runtime refuses to start with, all of it
+        out.error(problem.where, problem.problem, problem.fix or "see the template's function.yaml")
     metadata = raw.get("metadata") if isinstance(raw.get("metadata"), Mapping) else {}
     spec = raw.get("spec") if isinstance(raw.get("spec"), Mapping) else {}
     assert isinstance(metadata, Mapping)
     assert isinstance(spec, Mapping)
     _lint_name(out, metadata.get("name"))
-    kind = _lint_annotations(out, metadata.get("annotations"))
-    _lint_spec(out, spec, kind)
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, Mapping):
+        _lint_annotations(out, annotations)
+    _lint_spec(out, spec)
     return out.findings
 
 
 def _lint_name(out: _Collector, name: object) -> None:
     if not isinstance(name, str) or not name:
-        out.error("metadata.name", "is missing", "set the function id, e.g. name: pth-acme-yolo")
-    elif problem := function_name_problem(name):
-        out.error("metadata.name", problem, "Nuclio names containers and Kubernetes objects after it")
-    elif len(name) > FUNCTION_NAME_MAX_KUBERNETES:
+        return  # reported by function_problems
+    if function_name_problem(name) is not None:
+        return  # an error, reported by function_problems
+    if len(name) > FUNCTION_NAME_MAX_KUBERNETES:
         out.warning(
             "metadata.name",
             f"is {len(name)} characters; on Kubernetes nuclio-<name> exceeds 63",
@@ -112,110 +120,41 @@ def _lint_name(out: _Collector, name: object) -> None:
         out.error("metadata.name", "is special-cased by CVAT's browser code (it expects a SAM embedding)", "rename it")
 
 
-def _lint_annotations(out: _Collector, annotations: object) -> str:
-    if not isinstance(annotations, Mapping):
-        out.error(
-            "metadata.annotations",
-            "is missing",
-            "CVAT answers HTTP 500 for its whole model list; add name, type and spec",
-        )
-        return ""
+def _lint_annotations(out: _Collector, annotations: Mapping[Any, Any]) -> None:
     for key, value in annotations.items():
         if (
             value is not None
             and not isinstance(value, str)
             and key not in ("startswith_box", "startswith_box_optional")
         ):
+            shown = annotation_string(value)[:80]
             out.warning(
                 f"metadata.annotations.{key}",
-                f"is a YAML {type(value).__name__} ({value!r}); Nuclio stores the string {annotation_string(value)!r}",
-                f'quote it: {key}: "{annotation_string(value)}"',
+                f"is a YAML {type(value).__name__}; Nuclio stores the string {shown!r}",
+                f'quote it: {key}: "{shown}"',
             )
-    text = {str(k): annotation_string(v) for k, v in annotations.items()}
-    kind = text.get("type", "")
-    if "type" not in text:
-        out.error(
-            "metadata.annotations.type",
-            "is missing",
-            f'CVAT skips the function; add type: "detector" ({", ".join(FUNCTION_KINDS)})',
-        )
-    elif kind not in FUNCTION_KINDS:
-        out.error(
-            "metadata.annotations.type",
-            f"is {kind!r}, which CVAT does not know, so it skips the function",
-            f"use one of {', '.join(FUNCTION_KINDS)} (a classifier is a detector returning tags)",
-        )
-    for problem in annotation_problems(annotations, kind):  # the rules the runtime applies, all of them
-        out.error(f"metadata.annotations.{problem.key}", problem.problem, problem.fix)
-    _lint_label_spec(out, text.get("spec"), kind)
-    return kind
-
-
-def _lint_label_spec(out: _Collector, text: str | None, kind: str) -> None:
     where = "metadata.annotations.spec"
-    try:
-        data = json.loads(text or "[]")
-    except json.JSONDecodeError as e:
-        out.error(
-            where,
-            f"is not valid JSON ({e}); CVAT's model list answers HTTP 500",
-            "write strict JSON in a block scalar (spec: |): no comments, no trailing commas, double quotes",
-        )
-        return
-    if not isinstance(data, list):
-        out.error(where, f"must be a JSON list of labels, not {type(data).__name__}", 'e.g. [{"name": "person"}]')
-        return
-    if kind == "detector" and not data:
+    text = annotations.get("spec")
+    labels, problems = read_labels(annotation_string(text), where)
+    for problem in problems:
+        out.error(problem.where, problem.problem, problem.fix or _LABEL_FIX)
+    if annotation_string(annotations.get("type")) == "detector" and not problems and not labels:
         out.warning(where, "declares no labels; CVAT can map none of the detector's results", "list the labels")
-    seen: set[str] = set()
-    for index, item in enumerate(data):
-        name = item.get("name") if isinstance(item, Mapping) else None
-        if isinstance(name, str) and name in seen:
-            out.error(
-                f"{where}[{index}]",
-                f"duplicates label name {name!r}; CVAT skips the function",
-                "label names must be unique",
-            )
-        elif isinstance(name, str):
-            seen.add(name)
-        try:
-            parse_labels(json.dumps([item]), f"{where}[{index}]")
-        except SpecError as e:
-            location = e.where.replace(f"{where}[{index}][0]", f"{where}[{index}]")
-            out.error(location, e.problem, e.fix or "each label needs name, a known type and well-formed attributes")
 
 
-def _lint_spec(out: _Collector, spec: Mapping[str, Any], kind: str) -> None:
-    description = spec.get("description")
-    if not isinstance(description, str) or not description.strip():
-        out.error(
-            "spec.description",
-            "is missing or empty; Nuclio omits it and CVAT's model list answers HTTP 500",
-            'add description: "<model> <version> <kind>"',
-        )
+def _lint_spec(out: _Collector, spec: Mapping[str, Any]) -> None:
     runtime = spec.get("runtime")
-    if runtime not in SUPPORTED_RUNTIMES:
+    if not isinstance(runtime, str) or runtime not in SUPPORTED_RUNTIMES:
+        shown = repr(runtime) if runtime is None or (isinstance(runtime, str) and len(runtime) <= 40) else "not one"
         out.error(
             "spec.runtime",
-            f"is {runtime!r}; current Nuclio runs only {', '.join(SUPPORTED_RUNTIMES)}",
+            f"is {shown}; current Nuclio runs only {', '.join(SUPPORTED_RUNTIMES)}",
             'use the Python version of the base image, e.g. runtime: "python:3.12" with python:3.12-slim',
         )
-    handler = spec.get("handler", "main:handler")
-    if not isinstance(handler, str) or not _HANDLER.match(handler):
-        out.error("spec.handler", f"{handler!r} is not module:function", "use handler: main:handler")
     _lint_timeouts(out, spec)
-    env = spec.get("env")
-    if env is not None:
-        if not isinstance(env, list):
-            out.error(
-                "spec.env", "must be a list of {name, value}", "- name: MODEL_PATH\n      value: /opt/nuclio/m.onnx"
-            )
-        else:
-            for index, entry in enumerate(env):
-                if not isinstance(entry, Mapping) or "name" not in entry:
-                    out.error(f"spec.env[{index}]", "has no 'name'", "each entry is {name: ..., value: ...}")
     _lint_build(out, spec.get("build"))
     _lint_trigger(out, spec)
+    _lint_platform(out, spec.get("platform"))
 
 
 def _lint_timeouts(out: _Collector, spec: Mapping[str, Any]) -> None:
@@ -226,21 +165,17 @@ def _lint_timeouts(out: _Collector, spec: Mapping[str, Any]) -> None:
             "is not set: a stuck inference holds its worker forever (CVAT gives up after 120 s)",
             "set eventTimeout above the worst-case inference time, e.g. 60s",
         )
-    else:
-        try:
-            seconds = parse_go_duration(timeout)
-        except ValueError as e:
-            out.error("spec.eventTimeout", str(e), "write a Go duration: 30s, 2m, 1m30s")
-        else:
-            if seconds > 120:
-                out.warning(
-                    "spec.eventTimeout",
-                    f"is {timeout}, longer than CVAT's 120 s request timeout",
-                    "CVAT gives up first; make inference faster or raise CVAT_NUCLIO_DEFAULT_TIMEOUT",
-                )
-    readiness = spec.get("readinessTimeoutSeconds")
-    if readiness is not None and (isinstance(readiness, bool) or not isinstance(readiness, int) or readiness <= 0):
-        out.error("spec.readinessTimeoutSeconds", f"{readiness!r} is not a positive integer", "e.g. 300")
+        return
+    try:
+        seconds = parse_go_duration(timeout)
+    except ValueError:
+        return  # reported by function_problems
+    if seconds > 120:
+        out.warning(
+            "spec.eventTimeout",
+            f"is {timeout}, longer than CVAT's 120 s request timeout",
+            "CVAT gives up first; make inference faster or raise CVAT_NUCLIO_DEFAULT_TIMEOUT",
+        )
 
 
 def _lint_build(out: _Collector, build: object) -> None:
@@ -278,18 +213,10 @@ def _lint_trigger(out: _Collector, spec: Mapping[str, Any]) -> None:
             "is deprecated (nuclio/nuclio#3180)",
             "use numWorkers (worker processes = concurrency)",
         )
-    workers = trigger.get("numWorkers", 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        out.error(f"{where}.numWorkers", f"{workers!r} is not an integer >= 1", "numWorkers: 2 on CPU, 1 on GPU")
-    wait = trigger.get("workerAvailabilityTimeoutMilliseconds")
-    if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int) or wait < 0):
-        out.error(f"{where}.workerAvailabilityTimeoutMilliseconds", f"{wait!r} is not an integer >= 0", "e.g. 10000")
     attributes = trigger.get("attributes") if isinstance(trigger.get("attributes"), Mapping) else {}
     assert isinstance(attributes, Mapping)
     size = attributes.get("maxRequestBodySize")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
-        out.error(f"{where}.attributes.maxRequestBodySize", f"{size!r} is not a positive integer", "33554432 (32 MiB)")
-    elif size is None or size < RECOMMENDED_MAX_BODY:
+    if size is None or (isinstance(size, int) and not isinstance(size, bool) and 0 < size < RECOMMENDED_MAX_BODY):
         shown = "not set (Nuclio's default is 4 MiB)" if size is None else f"{size} bytes"
         out.warning(
             f"{where}.attributes.maxRequestBodySize",
@@ -298,24 +225,45 @@ def _lint_trigger(out: _Collector, spec: Mapping[str, Any]) -> None:
         )
 
 
+def _lint_platform(out: _Collector, platform: object) -> None:
+    attributes = platform.get("attributes") if isinstance(platform, Mapping) else None
+    policy = attributes.get("restartPolicy") if isinstance(attributes, Mapping) else None
+    if not isinstance(policy, Mapping) or "maximumRetryCount" not in policy:
+        return
+    policy_name = policy.get("name")
+    if policy_name != "on-failure":
+        out.warning(
+            "spec.platform.attributes.restartPolicy.maximumRetryCount",
+            f"is ignored: Nuclio passes maximumRetryCount on only with restartPolicy.name 'on-failure', "
+            f"this one is {str(policy_name)[:40]!r}",
+            "delete maximumRetryCount (name: always restarts after every crash and reboot), or set "
+            "name: on-failure to stop after maximumRetryCount restarts",
+        )
+
+
 # -- CPU vs GPU ----------------------------------------------------------------------------------------
 def lint_pair(cpu: Path, gpu: Path) -> list[Finding]:
     """function.yaml and function-gpu.yaml must describe the same function to CVAT."""
-    raw_cpu, problems = load_yaml(cpu)
-    raw_gpu, more = load_yaml(gpu)
-    if problems or more or not isinstance(raw_cpu, Mapping) or not isinstance(raw_gpu, Mapping):
+    raw_cpu, _ = read_yaml(cpu)
+    raw_gpu, _ = read_yaml(gpu)
+    if raw_cpu is None or raw_gpu is None:
         return []  # reported by lint_file
     out = _Collector(str(gpu))
     fix = (
         f"run `python -m cvat_function sync-gpu {gpu.parent}` (writes {gpu.name}'s name, annotations, labels and "
         f"env from {cpu.name}), or edit both alike ({_MAY_DIFFER_BETWEEN_CPU_AND_GPU})"
     )
-    meta_cpu, meta_gpu = raw_cpu.get("metadata") or {}, raw_gpu.get("metadata") or {}
-    spec_cpu, spec_gpu = raw_cpu.get("spec") or {}, raw_gpu.get("spec") or {}
+
+    def section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = raw.get(key)
+        return value if isinstance(value, Mapping) else {}
+
+    meta_cpu, meta_gpu = section(raw_cpu, "metadata"), section(raw_gpu, "metadata")
+    spec_cpu, spec_gpu = section(raw_cpu, "spec"), section(raw_gpu, "spec")
     if meta_cpu.get("name") != meta_gpu.get("name"):
         out.error("metadata.name", f"{meta_gpu.get('name')!r} differs from {cpu.name}'s {meta_cpu.get('name')!r}", fix)
-    ann_cpu = {str(k): annotation_string(v) for k, v in (meta_cpu.get("annotations") or {}).items()}
-    ann_gpu = {str(k): annotation_string(v) for k, v in (meta_gpu.get("annotations") or {}).items()}
+    ann_cpu = {str(k): annotation_string(v) for k, v in section(meta_cpu, "annotations").items()}
+    ann_gpu = {str(k): annotation_string(v) for k, v in section(meta_gpu, "annotations").items()}
     for key in sorted(ann_cpu.keys() | ann_gpu.keys()):
         if key == "spec":
             differences = label_differences(_labels_json(ann_cpu.get(key)), _labels_json(ann_gpu.get(key)), cpu.name)
@@ -330,7 +278,7 @@ def lint_pair(cpu: Path, gpu: Path) -> list[Finding]:
     for key in ("description", "handler", "runtime"):
         if spec_cpu.get(key) != spec_gpu.get(key):
             out.error(f"spec.{key}", f"{spec_gpu.get(key)!r} differs from {cpu.name}'s {spec_cpu.get(key)!r}", fix)
-    env_cpu, env_gpu = _env(spec_cpu.get("env")), _env(spec_gpu.get("env"))
+    env_cpu, env_gpu = env_from_spec(spec_cpu), env_from_spec(spec_gpu)
     for key in sorted(env_cpu.keys() | env_gpu.keys()):
         if env_cpu.get(key) != env_gpu.get(key):
             out.error(f"spec.env.{key}", f"{env_gpu.get(key)!r} differs from {cpu.name}'s {env_cpu.get(key)!r}", fix)
@@ -390,14 +338,6 @@ def _labels_json(text: str | None) -> object:
         return text
 
 
-def _env(entries: object) -> dict[str, str]:
-    if not isinstance(entries, list):
-        return {}
-    return {
-        str(e["name"]): annotation_string(e.get("value")) for e in entries if isinstance(e, Mapping) and "name" in e
-    }
-
-
 # -- the folder --------------------------------------------------------------------------------------------
 def lint_model_labels(function_dir: Path) -> list[Finding]:
     """Labels ModelHandler declares (`labels`) that the spec lacks: CVAT would drop those results."""
@@ -451,9 +391,10 @@ def lint_function_dir(function_dir: str | Path) -> list[Finding]:
     if gpu.is_file():
         findings += lint_file(gpu)
         findings += lint_pair(cpu, gpu)
-    raw, _ = load_yaml(cpu)
-    handler = ((raw.get("spec") or {}).get("handler") if isinstance(raw, Mapping) else None) or "main:handler"
-    if isinstance(handler, str) and _HANDLER.match(handler):
+    raw, _ = read_yaml(cpu)
+    spec = raw.get("spec") if raw is not None else None
+    handler = (spec.get("handler") if isinstance(spec, Mapping) else None) or "main:handler"
+    if isinstance(handler, str) and HANDLER_PATTERN.match(handler):
         module = handler.split(":")[0].replace(".", os.sep)
         generic = module == "main" and (folder / "model_handler.py").is_file()  # deploy.sh writes main.py
         if not generic and not (folder / f"{module}.py").is_file() and not (folder / module / "__init__.py").is_file():
@@ -484,16 +425,20 @@ def sample_images(*folders: Path) -> list[Path]:
     return list(unique.values())
 
 
-def run_contract_suite(function_dir: str | Path, images: list[Path]) -> tuple[list[Finding], list[str]]:
+def run_contract_suite(
+    function_dir: str | Path, images: list[Path], *, generated: bool = True
+) -> tuple[list[Finding], list[str]]:
     """Load the function as one Nuclio worker (strict mode) and check its answers to CVAT's requests.
 
-    Detectors answer every sample image; other kinds one synthetic request built from the first image.
-    Returns the problems and one line per passed request.
+    A detector answers every sample image and (with `generated`) the contract suite's generated frames, each
+    at the contract's thresholds (low, default, high) and once more at the default: every answer must be
+    valid for the spec, at or above its threshold and inside the frame; the high-threshold answer a subset of
+    the low one; the repeated answer identical (the rules of `tests/tools/test_contract.py`, from
+    `core/rules.py` and `tools/contract.py`). Other kinds answer one synthetic request built from the first
+    image. Returns the problems and one line per passed frame.
     """
     from ..core.config import load_function_config
-    from ..core.image import image_size
     from ..core.runtime import ENV_INVALID_SHAPES
-    from .answer_checks import check_answer, synthetic_request
     from .wire import LocalFunction, make_logger
 
     folder = Path(function_dir)
@@ -508,37 +453,99 @@ def run_contract_suite(function_dir: str | Path, images: list[Path]) -> tuple[li
     env[ENV_INVALID_SHAPES] = "error"  # strict: a shape CVAT would drop fails the suite
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    findings: list[Finding] = []
-    passed: list[str] = []
     try:
         try:
             function = LocalFunction(folder, make_logger(open(os.devnull, "w")))  # noqa: SIM115
         except Exception as e:
             return [Finding("error", where, "init_context", f"raises {type(e).__name__}: {e}", "see the traceback")], []
-        for image in images if config.kind == "detector" else images[:1]:
-            data = image.read_bytes()
-            size = image_size(data)
-            request = synthetic_request(config.kind, data, size)
-            answer = function.request(json.dumps(request), "application/json")
-            verdict = check_answer(
-                config.kind,
-                answer.status,
-                {"Content-Type": answer.content_type, **answer.headers},
-                answer.body,
-                request=request,
-                image_size=size,
-                labels=config.labels,
-            )
-            if verdict.ok:
-                passed.append(f"{config.name}: {config.kind} request with {image.name}: {verdict.checks[-1]}")
+        frames = [(image.name, image.read_bytes()) for image in images]
+        if config.kind != "detector":
+            return _contract_other_kind(function, config, frames[0], where)
+        if generated:
+            frames += _generated_frames()
+        findings: list[Finding] = []
+        passed: list[str] = []
+        shown = ", ".join(f"{t:g}" for t in THRESHOLDS)
+        for name, data in frames:
+            problems, check = _contract_detector_frame(function, config.labels, data)
             findings += [
-                Finding("error", where, f"contract ({image.name})", problem, "fix the model output or the spec")
-                for problem in verdict.problems
+                Finding("error", where, f"contract ({name})", problem, "fix the model output or the spec")
+                for problem in problems
             ]
+            if not problems:
+                passed.append(f"{config.name}: detector request with {name} at thresholds {shown}: {check}")
+        return findings, passed
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _generated_frames() -> list[tuple[str, bytes]]:
+    import cv2
+
+    out = []
+    for name, rgb in generated_frames():
+        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+        if ok:
+            out.append((name, encoded.tobytes()))
+    return out
+
+
+def _contract_detector_frame(function: Any, labels: Any, data: bytes) -> tuple[list[str], str]:
+    """Problems of one frame at every contract threshold (empty: passed) and the last check made."""
+    from ..core.image import image_size
+    from ..core.rules import subset_problem
+    from .answer_checks import check_answer, synthetic_request
+
+    size = image_size(data)
+    answers: dict[float, list[Any]] = {}
+    problems: list[str] = []
+    check = ""
+    for threshold in (*THRESHOLDS, THRESHOLDS[1]):
+        request = synthetic_request("detector", data, size, threshold)
+        answer = function.request(json.dumps(request), "application/json")
+        verdict = check_answer("detector", answer, request=request, image_size=size, labels=labels)
+        problems += [f"threshold {threshold:g}: {p}" for p in verdict.problems]
+        if not verdict.ok:
+            return problems, check
+        check = verdict.checks[-1]
+        payload = answer.json()
+        if threshold in answers and payload != answers[threshold]:
+            problems.append(
+                f"two requests at threshold {threshold:g} answered differently; the model must be deterministic"
+            )
+        answers.setdefault(threshold, payload)
+    low, high = THRESHOLDS[0], THRESHOLDS[-1]
+    problem = subset_problem(answers[low], answers[high], (low, high))
+    if problem:
+        problems.append(problem)
+    return problems, check
+
+
+def _contract_other_kind(
+    function: Any, config: Any, frame: tuple[str, bytes], where: str
+) -> tuple[list[Finding], list[str]]:
+    from ..core.image import image_size
+    from .answer_checks import check_answer, synthetic_request
+
+    name, data = frame
+    size = image_size(data)
+    request = synthetic_request(config.kind, data, size)
+    answer = function.request(json.dumps(request), "application/json")
+    verdict = check_answer(
+        config.kind,
+        answer,
+        request=request,
+        image_size=size,
+        labels=config.labels,
+        supported_shape_types=config.supported_shape_types,
+    )
+    findings = [
+        Finding("error", where, f"contract ({name})", problem, "fix the model output or the spec")
+        for problem in verdict.problems
+    ]
+    passed = [f"{config.name}: {config.kind} request with {name}: {verdict.checks[-1]}"] if verdict.ok else []
     return findings, passed

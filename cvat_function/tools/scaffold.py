@@ -84,7 +84,6 @@ spec:
     attributes:
       restartPolicy:
         name: always                  # come back after a crash or a host reboot
-        maximumRetryCount: 3
       mountMode: volume               # processor config in a Docker volume (works when nuctl runs in a container)
 """
 
@@ -163,7 +162,7 @@ class ModelHandler(UltralyticsModel):
         iou=0.45,  # NMS: boxes of one class overlapping more than this are one object
         agnostic_nms=False,  # True: one box per object whatever its class
         max_detections=300,
-        class_thresholds={{}},  # e.g. {{"person": 0.6}}: that class needs this score instead of the request's
+        class_thresholds={{}},  # e.g. {{"person": 0.6}}: a class that needs more than the request's threshold
         keypoint_threshold=0.5,  # pose: keypoints less visible than this are sent as outside
     )
 '''
@@ -221,11 +220,7 @@ def test_a_frame_is_answered_as_cvat_expects() -> None:
     assert ok
     request = synthetic_request(config.kind, data.tobytes(), (640, 480))
     response = function.request(request)
-    headers = {"Content-Type": response.content_type, **response.headers}
-    size = (640, 480)
-    verdict = check_answer(
-        config.kind, response.status, headers, response.body, request=request, image_size=size, labels=config.labels
-    )
+    verdict = check_answer(config.kind, response, request=request, image_size=(640, 480), labels=config.labels)
     assert verdict.ok, verdict.problems
 '''
 
@@ -354,7 +349,7 @@ def write_onnx_function(
         "spec": spec,
         "spec_comment": "labels from the model's metadata (names"
         + ("; kpt_shape for the skeleton" if export.task == "pose" else "")
-        + "), ids = class indices.\n    # Reprint: python -m cvat_function spec --from-onnx MODEL.onnx --yaml",
+        + "), ids = class indices.\n    # Reprint: python -m cvat_function labels --from-onnx MODEL.onnx --yaml",
         "description": f"Ultralytics {export.task} export on onnxruntime ({function_name}) v0.1.0",
         "what": f"{function_name}, an Ultralytics {export.task} export on onnxruntime",
         "env_comment": "                                # MODEL_PATH unset: the model named in model_handler.py",

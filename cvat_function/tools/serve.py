@@ -19,15 +19,13 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import yaml
-
-from ..core.config import NuclioSettings, parse_go_duration, settings_from_dict
+from ..core.config import DEFAULT_MAX_BODY, NuclioSettings, load_nuclio_settings, parse_go_duration
 from .entry import is_function_dir, package_dir
 from .http_server import HttpServer, Limits, ReadBody, Request
 from .workers import Pool, Reply, json_reply
@@ -52,10 +50,7 @@ def discover(root: Path) -> list[Path]:
 
 
 def read_settings(function_dir: Path) -> NuclioSettings:
-    raw = yaml.safe_load((function_dir / "function.yaml").read_text(encoding="utf-8"))
-    if not isinstance(raw, Mapping):
-        raise ValueError("function.yaml must be a YAML mapping with metadata and spec")
-    return settings_from_dict(raw, function_dir / "function.yaml")
+    return load_nuclio_settings(function_dir / "function.yaml")
 
 
 def select(dirs: list[Path], only: Iterable[str]) -> list[Path]:
@@ -169,7 +164,7 @@ class ServedFunction:
 
     @property
     def max_body(self) -> int:
-        return self.settings.max_body if self.settings else 4 * 1024 * 1024
+        return self.settings.max_body if self.settings else DEFAULT_MAX_BODY
 
     def close(self) -> None:
         if self.pool is not None:

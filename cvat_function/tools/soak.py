@@ -40,7 +40,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _fire(url: str, body: bytes, count: int, concurrency: int, timeout: float) -> tuple[list[float], Counter[str]]:
-    """`count` POSTs over `concurrency` keep-alive connections; latencies (s) and error kinds."""
+    """`count` POSTs over `concurrency` keep-alive connections; latencies (s) and error types."""
     local = threading.local()
     latencies: list[float] = []
     errors: Counter[str] = Counter()

@@ -21,7 +21,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
@@ -29,24 +28,9 @@ from typing import Any, TextIO
 import nuclio_sdk
 from nuclio_sdk.json_encoder import Encoder
 
+from .http_answer import HttpAnswer
+
 DEFAULT_TRIGGER = "myHttpTrigger"
-
-
-@dataclass(frozen=True, slots=True)
-class WireResponse:
-    """An HTTP answer as the Nuclio processor sends it."""
-
-    status: int
-    content_type: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 def make_event(
@@ -85,26 +69,26 @@ def make_event(
     return nuclio_sdk.Event.deserialize(message, kind=nuclio_sdk.EventDeserializerKinds.msgpack)
 
 
-def encode_output(output: Any) -> WireResponse:
+def encode_output(output: Any) -> HttpAnswer:
     """Encode a handler's return value exactly as the wrapper does."""
     if isinstance(output, list):  # the wrapper treats a list as a batch and sends the first answer only
         if not output:
-            return WireResponse(500, "text/plain", b"")
+            return HttpAnswer(500, "text/plain", b"")
         output = output[0]
     encoded = nuclio_sdk.Response.from_entrypoint_output(Encoder().encode, output)
     body = encoded["body"]
     raw = base64.b64decode(body) if encoded.get("body_encoding") == "base64" else str(body).encode("utf-8")
     headers = {str(k): v for k, v in (encoded.get("headers") or {}).items() if isinstance(v, str)}
-    return WireResponse(int(encoded["status_code"]), str(encoded["content_type"]), raw, headers)
+    return HttpAnswer(int(encoded["status_code"]), str(encoded["content_type"]), raw, headers)
 
 
-def exception_response(exc: BaseException) -> WireResponse:
+def exception_response(exc: BaseException) -> HttpAnswer:
     """The wrapper's answer when the handler raises."""
     text = f'Exception caught in handler - "{exc}": {"".join(traceback.format_exception(exc))}'
-    return WireResponse(500, "text/plain", text.encode("utf-8"))
+    return HttpAnswer(500, "text/plain", text.encode("utf-8"))
 
 
-def call(handler: Any, context: Any, event: nuclio_sdk.Event) -> WireResponse:
+def call(handler: Any, context: Any, event: nuclio_sdk.Event) -> HttpAnswer:
     """Call a handler as the wrapper does and return what goes on the wire."""
     try:
         output = handler(context, event)
@@ -180,6 +164,6 @@ class LocalFunction:
             init(self.context)
         self.init_seconds = time.perf_counter() - started
 
-    def request(self, body: bytes | str | Mapping[str, Any], content_type: str = "application/json") -> WireResponse:
+    def request(self, body: bytes | str | Mapping[str, Any], content_type: str = "application/json") -> HttpAnswer:
         raw = json.dumps(body).encode("utf-8") if isinstance(body, Mapping) else body
         return call(self.module.handler, self.context, make_event(raw, content_type))

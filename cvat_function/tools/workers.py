@@ -28,17 +28,15 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from ..core.config import NuclioSettings
 from .entry import framework_path
+from .http_answer import HttpAnswer
 
 log = logging.getLogger("cvat_function.tools.serve")
-
-DEFAULT_READINESS_TIMEOUT = 120.0
 TIMEOUT_BODY = json.dumps({"error": "Execution timed out"}).encode()
 """What the processor answers with a 408 (Nuclio ≥ 1.15)."""
 MAX_TIMER = 7 * 24 * 3600.0
@@ -55,15 +53,8 @@ def bounded_timeout(seconds: float, what: str, function: str) -> float:
     return seconds
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An HTTP answer from a worker (or from the pool itself)."""
-
-    status: int
-    content_type: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    worker: str = "-"
+Reply = HttpAnswer
+"""An HTTP answer from a worker (or from the pool itself)."""
 
 
 def json_reply(status: int, payload: object) -> Reply:
@@ -180,9 +171,7 @@ class Pool:
         self.dir = function_dir
         self.num_workers = num_workers or settings.num_workers
         self.env = worker_environment(settings, function_dir, env_overrides or {})
-        readiness = (settings.raw.get("spec") or {}).get("readinessTimeoutSeconds")
-        readiness_timeout = float(readiness) if isinstance(readiness, (int, float)) and readiness > 0 else 120.0
-        self.readiness_timeout = bounded_timeout(readiness_timeout, "readinessTimeoutSeconds", settings.name)
+        self.readiness_timeout = bounded_timeout(settings.readiness_timeout, "readinessTimeoutSeconds", settings.name)
         self.event_timeout = (
             None if settings.event_timeout is None
             else bounded_timeout(settings.event_timeout, "eventTimeout", settings.name)

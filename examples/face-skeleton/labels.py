@@ -3,7 +3,7 @@
 function.yaml holds the JSON this produces (the runtime reads the labels from there); a test checks that the two
 agree. After editing, print the JSON to paste under `metadata.annotations.spec: |`:
 
-    python -m cvat_function spec --from-python examples/face-skeleton/labels.py:LABELS
+    python -m cvat_function labels --from-python examples/face-skeleton/labels.py:LABELS
 """
 
 from __future__ import annotations

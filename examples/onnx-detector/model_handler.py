@@ -24,5 +24,5 @@ class ModelHandler(UltralyticsModel):
         iou=0.45,  # Boxes of one class overlapping more than this are one object
         agnostic_nms=False,  # True: NMS across classes (one box per object)
         max_detections=300,  # The most boxes answered for one frame (Ultralytics' max_det)
-        class_thresholds={},  # e.g. {"car": 0.6}: the score a class needs instead of the request's
+        class_thresholds={},  # e.g. {"car": 0.6}: a class that needs more than the request's threshold
     )

@@ -113,24 +113,24 @@ def test_annotations_are_read_as_cvat_reads_them() -> None:
     assert (config.version, config.min_pos_points, config.min_neg_points) == (1, 1, -1)
 
 
-def test_the_spec_verb_prints_json_from_python_builders(tmp_path: Path) -> None:
+def test_the_labels_verb_prints_json_from_python_builders(tmp_path: Path) -> None:
     module = tmp_path / "my_labels.py"
     module.write_text(
         "from cvat_function import label_spec\nLABELS = [label_spec('cat', 0, 'rectangle')]\n", encoding="utf-8"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "cvat_function", "spec", "--from-python", f"{module}:LABELS"],
+        [sys.executable, "-m", "cvat_function", "labels", "--from-python", f"{module}:LABELS"],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [{"id": 0, "name": "cat", "type": "rectangle"}]
 
 
-def test_the_spec_verb_names_a_target_that_is_not_a_label_list(tmp_path: Path) -> None:
+def test_the_labels_verb_names_a_target_that_is_not_a_label_list(tmp_path: Path) -> None:
     module = tmp_path / "not_labels.py"
     module.write_text("LABELS = ['cat']\n", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "cvat_function", "spec", "--from-python", f"{module}:LABELS"],
+        [sys.executable, "-m", "cvat_function", "labels", "--from-python", f"{module}:LABELS"],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )  # fmt: skip
     assert result.returncode == 1
@@ -190,29 +190,29 @@ def _onnx_model(path: Path, metadata: dict[str, str]) -> Path:
     return path
 
 
-def _spec_verb(*args: str) -> subprocess.CompletedProcess[str]:
+def _labels_verb(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cvat_function", "spec", *args], capture_output=True, text=True, cwd=ROOT, check=False
+        [sys.executable, "-m", "cvat_function", "labels", *args], capture_output=True, text=True, cwd=ROOT, check=False
     )
 
 
-def test_the_spec_verb_derives_the_labels_from_an_onnx_models_class_names(tmp_path: Path) -> None:
+def test_the_labels_verb_derives_the_labels_from_an_onnx_models_class_names(tmp_path: Path) -> None:
     model = _onnx_model(tmp_path / "m.onnx", {"names": "{0: 'person', 1: 'bicycle', 2: 'traffic light'}"})
-    result = _spec_verb("--from-onnx", str(model))
+    result = _labels_verb("--from-onnx", str(model))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
         {"id": 0, "name": "person", "type": "rectangle"},
         {"id": 1, "name": "bicycle", "type": "rectangle"},
         {"id": 2, "name": "traffic light", "type": "rectangle"},
     ]
-    block = _spec_verb("--from-onnx", str(model), "--type", "polygon", "--yaml")
+    block = _labels_verb("--from-onnx", str(model), "--type", "polygon", "--yaml")
     assert block.stdout.startswith("    spec: |\n      [\n")
     assert '{"id": 2, "name": "traffic light", "type": "polygon"}' in block.stdout
 
 
-def test_the_spec_verb_says_when_an_onnx_model_carries_no_class_names(tmp_path: Path) -> None:
-    result = _spec_verb("--from-onnx", str(_onnx_model(tmp_path / "m.onnx", {"task": "detect"})))
+def test_the_labels_verb_says_when_an_onnx_model_carries_no_class_names(tmp_path: Path) -> None:
+    result = _labels_verb("--from-onnx", str(_onnx_model(tmp_path / "m.onnx", {"task": "detect"})))
     assert result.returncode == 1
     assert "has no 'names' metadata (keys: ['task'])" in result.stderr
-    missing = _spec_verb("--from-onnx", str(tmp_path / "nope.onnx"))
+    missing = _labels_verb("--from-onnx", str(tmp_path / "nope.onnx"))
     assert (missing.returncode, missing.stderr.strip()) == (1, f"error: {tmp_path / 'nope.onnx'}: does not exist")

@@ -1,4 +1,4 @@
-"""Every rule of the shape validator, each with a shape that breaks it."""
+"""Every answer rule (core/rules.py), each with a result that breaks it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ import pytest
 from cvat_function.core.errors import ShapeError
 from cvat_function.core.labels import parse_labels
 from cvat_function.core.masks import BoxMask
-from cvat_function.core.rules import check_matches, check_shape, check_state, check_tracked_shape, compatible
+from cvat_function.core.rules import (
+    check_contract,
+    check_matches,
+    check_shape,
+    check_state,
+    check_tracked_shape,
+    compatible,
+    contract_errors,
+    subset_problem,
+)
 from cvat_function.core.shapes import (
     Attribute,
     Shape,
@@ -82,7 +91,7 @@ VALID = [
 
 
 @pytest.mark.parametrize("shape", VALID, ids=lambda s: f"{s.label}-{s.type}")
-def test_every_shape_kind_with_attributes_passes(shape: Shape) -> None:
+def test_every_shape_type_with_attributes_passes(shape: Shape) -> None:
     check_shape(shape, LABELS, (20, 20) if shape.type == "mask" else None)
 
 
@@ -183,3 +192,26 @@ def test_reid_matches_are_indices_used_once() -> None:
     cleaned, errors = check_matches([0], 3, 2)
     assert cleaned == [0, -1, -1]
     assert "one entry per box" in errors[0].rule
+
+
+# -- the model contract (the contract suite and validate) ------------------------------------------------------
+def test_the_contract_threshold_and_frame_rules():
+    inside = rectangle("person", (0, 0, 21, 20), confidence=0.6)
+    check_contract(inside, (20, 20), 0.5)
+    with pytest.raises(ShapeError, match=r"below the requested threshold 0\.7"):
+        check_contract(inside, (20, 20), 0.7)
+    with pytest.raises(ShapeError, match="outside the 20x20 frame"):
+        check_contract(rectangle("person", (0, 0, 22, 20)), (20, 20))
+    with pytest.raises(ShapeError, match="outside"):
+        check_contract(skeleton("hand", [keypoint("wrist", -2, 3)]), (20, 20))
+    assert [e.index for e in contract_errors([inside, rectangle("person", (-5, 0, 3, 3))], (20, 20))] == [1]
+    assert subset_problem([1, 2], [2], (0.2, 0.9)) is None
+    assert "not among those at 0.2" in (subset_problem([1], [1, 3], (0.2, 0.9)) or "")
+
+
+def test_a_rotated_box_at_the_edge_passes_while_its_centre_is_inside():
+    """An object at the frame's edge, rotated: its corners lie outside, and clipping would change the box."""
+    edge = rectangle("person", (-8, 5, 12, 15), rotation=90)  # centre (2, 10)
+    check_contract(edge, (20, 20))
+    with pytest.raises(ShapeError, match="outside the 20x20 frame"):
+        check_contract(rectangle("person", (-30, 5, -10, 15), rotation=90), (20, 20))

@@ -106,9 +106,7 @@ def answer(function: LocalFunction, image: str, threshold: float | None = 0.5) -
     size = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape[1::-1]
     verdict = check_answer(
         "detector",
-        response.status,
-        {"Content-Type": response.content_type, **response.headers},
-        response.body,
+        response,
         request=body,
         image_size=size,
         labels=load_function_config(function.dir / "function.yaml").labels,
@@ -150,12 +148,14 @@ def test_nms_is_per_class_and_its_iou_is_configurable(load: Load) -> None:
     assert [s["confidence"] for s in loose] == ["0.9", "0.8", "0.7", "0.6"]
 
 
-def test_per_class_thresholds_replace_the_requests_threshold(load: Load) -> None:
+def test_a_class_threshold_raises_the_requests_threshold_for_its_class(load: Load) -> None:
     rows = [(160, 160, 100, 100, 0.55, 0.0), (480, 480, 100, 100, 0.0, 0.3)]
     metadata = ultralytics_metadata("detect", NAMES)
-    assert [s["label"] for s in answer(load([detection_head(rows)], metadata), png(640, 640))] == ["person"]
+    plain = answer(load([detection_head(rows)], metadata), png(640, 640), threshold=0.2)
+    assert [s["label"] for s in plain] == ["person", "car"]
     function = load([detection_head(rows)], metadata, config='class_thresholds={"person": 0.6, "car": 0.25}')
-    assert [s["label"] for s in answer(function, png(640, 640))] == ["car"]
+    assert [s["label"] for s in answer(function, png(640, 640), threshold=0.2)] == ["car"]
+    assert answer(function, png(640, 640), threshold=0.5) == []  # never below what the request asked for
 
 
 def test_the_transposed_layout_gives_the_same_answer(load: Load) -> None:
@@ -484,7 +484,7 @@ def test_scaffolded_model_handler_is_a_few_lines_of_configuration(load: Load) ->
     assert json.loads(json.dumps(function.context.user_data.model.load_info))["classes"] == 2
 
 
-def test_the_spec_verb_follows_the_exports_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_labels_verb_follows_the_exports_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from cvat_function.__main__ import main as cli
 
     pose = write_model(
@@ -497,13 +497,13 @@ def test_the_spec_verb_follows_the_exports_task(tmp_path: Path, capsys: pytest.C
             [detection_head([(1.0,) * 38]), np.zeros((1, 32, 160, 160))], ultralytics_metadata("segment", NAMES)
         ),
     )
-    assert cli(["spec", "--from-onnx", str(pose)]) == 0
+    assert cli(["labels", "--from-onnx", str(pose)]) == 0
     (person,) = json.loads(capsys.readouterr().out)
     assert (person["type"], [s["name"] for s in person["sublabels"]]) == ("skeleton", list(COCO_KEYPOINTS))
     assert 'data-label-name="left_wrist"' in person["svg"]
-    assert cli(["spec", "--from-onnx", str(segment)]) == 0
+    assert cli(["labels", "--from-onnx", str(segment)]) == 0
     assert [label["type"] for label in json.loads(capsys.readouterr().out)] == ["mask", "mask"]
-    assert cli(["spec", "--from-onnx", str(segment), "--type", "polygon"]) == 0
+    assert cli(["labels", "--from-onnx", str(segment), "--type", "polygon"]) == 0
     assert [label["type"] for label in json.loads(capsys.readouterr().out)] == ["polygon", "polygon"]
 
 

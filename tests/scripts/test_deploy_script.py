@@ -291,7 +291,7 @@ def test_a_missing_framework_path_in_the_image_list_stops_the_stage(env: dict[st
     listing = repo / "cvat_function" / "image-files.txt"
     listing.write_text(listing.read_text() + "cvat_function/adapters/\n")
     result = subprocess.run(
-        ["bash", str(repo / "scripts" / "deploy.sh"), "--dir", str(REPO / "examples" / "grabcut-interactor"),
+        ["bash", str(repo / "scripts" / "deploy.sh"), "--dir", str(REPO / "tests" / "fixtures" / "interactor"),
          "--stage", str(tmp_path / "out")],
         capture_output=True, text=True, env=env, check=False, timeout=60,
     )  # fmt: skip

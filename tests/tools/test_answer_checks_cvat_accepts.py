@@ -6,6 +6,7 @@ import json
 
 from cvat_function.core.labels import Labels, parse_labels
 from cvat_function.tools.answer_checks import check_answer, detector_item_problems
+from cvat_function.tools.http_answer import HttpAnswer
 
 LABELS: Labels = parse_labels(json.dumps([{"id": 0, "name": "dots", "type": "points"}]))
 
@@ -22,6 +23,6 @@ def test_a_tracker_answering_points_shapes_passes() -> None:
     body = {"shapes": [{"type": "points", "points": [3, 4]}, {"type": "points", "points": [1, 2, 3, 4, 5, 6]}]}
     body["states"] = [{}, {}]
     request = {"shapes": [None, None]}
-    verdict = check_answer("tracker", 200, {"Content-Type": "application/json"}, json.dumps(body).encode(),
-                           request=request, image_size=(10, 10))  # fmt: skip
+    answer = HttpAnswer(200, "application/json", json.dumps(body).encode())
+    verdict = check_answer("tracker", answer, request=request, image_size=(10, 10))
     assert verdict.problems == []

@@ -64,7 +64,7 @@ def test_bench_measures_every_figure_it_reports(monkeypatch: pytest.MonkeyPatch)
     # the cold start imports cvat_function in a fresh interpreter started in the function folder
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     result = run_bench(FIXTURES / "detector", repeats=2, cold_starts=1)
-    assert set(result.stages_ms) == {"parse", "decode", "infer", "validate+serialize"}
+    assert set(result.stages_ms) == {"parse", "decode", "infer", "check+serialize"}
     assert all(value > 0 for value in result.stages_ms.values())
     assert 0 < result.overhead_ms < result.request_ms
     assert result.floor_ms > 0

@@ -41,8 +41,11 @@ from cvat_function.core.rules import (
     check_shapes,
     check_state,
     check_tracked_shape,
+    contract_errors,
+    subset_problem,
 )
 from cvat_function.core.runtime import DEFAULT_MAX_STATE_BYTES, ENV_INVALID_SHAPES, Function
+from cvat_function.tools.contract import THRESHOLDS, generated_frames
 from cvat_function.tools.wire import LocalFunction, make_logger
 
 from ..support import ASSETS, ROOT, function_folders
@@ -50,7 +53,6 @@ from ..support import ASSETS, ROOT, function_folders
 FOLDERS = function_folders()
 CONFIGS = {folder: load_function_config(folder / "function.yaml") for folder in FOLDERS}
 SAMPLES = sorted(p for p in ASSETS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-THRESHOLDS = (0.2, 0.5, 0.9)
 
 
 def folder_id(folder: Path) -> str:
@@ -98,23 +100,11 @@ def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return Loaded(folder, config, LocalFunction(folder, make_logger(io.StringIO())))
 
 
-def generated() -> list[tuple[str, np.ndarray]]:
-    """Frames no model was tuned on, as RGB: noise, flat, odd sizes, extreme aspect ratios."""
-    rng = np.random.default_rng(1)
-    return [
-        ("noise 640x480", rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)),
-        ("black 320x240", np.zeros((240, 320, 3), np.uint8)),
-        ("white 1x1", np.full((1, 1, 3), 255, np.uint8)),
-        ("odd 33x17", rng.integers(0, 256, (17, 33, 3), dtype=np.uint8)),
-        ("wide 2000x50", rng.integers(0, 256, (50, 2000, 3), dtype=np.uint8)),
-    ]
-
-
 def frames(loaded: Loaded, smallest: int = 1) -> list[tuple[str, np.ndarray]]:
     """The sample images and the generated frames, in the colour order and dtype the model declares."""
     order, dtype = loaded.function.color_order, loaded.function.pixel_type
     out = [(path.name, decode_image(path.read_bytes(), order)) for path in SAMPLES]
-    for name, rgb in generated():
+    for name, rgb in generated_frames():
         if order is ColorOrder.GRAY:
             image = rgb.mean(axis=2).astype(np.uint8)
         else:
@@ -164,21 +154,16 @@ def test_detector_results_are_valid_cvat_shapes_inside_the_frame_and_above_the_t
         assert all(isinstance(s, Shape) for s in shapes), f"{name}: build results with cvat_function's builders"
         width, height = size_of(image)
         _, errors = check_shapes(shapes, loaded.config.labels, (width, height))
+        errors += contract_errors(shapes, (width, height), threshold)
         assert not errors, f"{name}: " + "; ".join(map(str, errors))
-        for shape in shapes:
-            if shape.confidence is not None:
-                assert shape.confidence >= threshold, f"{name}: {shape.label} below the threshold {threshold}"
-            xs, ys = (shape.points or ())[0::2], (shape.points or ())[1::2]
-            assert all(-1 <= x <= width + 1 for x in xs), f"{name}: {shape.label} x outside 0..{width}"
-            assert all(-1 <= y <= height + 1 for y in ys), f"{name}: {shape.label} y outside 0..{height}"
 
 
 @of_kind("detector")
 def test_detector_a_higher_threshold_keeps_a_subset(loaded):
+    low, high = THRESHOLDS[0], THRESHOLDS[-1]
     for name, image in frames(loaded):
-        low = set(loaded.model.infer(image, 0.2))
-        high = set(loaded.model.infer(image, 0.9))
-        assert high <= low, f"{name}: raising the threshold produced new results"
+        problem = subset_problem(loaded.model.infer(image, low), loaded.model.infer(image, high), (low, high))
+        assert problem is None, f"{name}: {problem}"
 
 
 @of_kind("detector")

@@ -164,7 +164,7 @@ def test_validate_and_invoke_work_on_a_folder_without_main_py(installed: Path, e
     checked = run(installed, elsewhere, "cvat-function", "validate", "fn")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "fn: ok (0 error(s), 0 warning(s))" in checked.stdout
-    assert "generated-640x480.jpg: 1 item(s)" in checked.stdout  # no assets/ here: a generated frame
+    assert "request with generated-640x480.jpg at thresholds" in checked.stdout  # no assets/ here: a generated frame
     answered = run(installed, elsewhere, "cvat-function", "invoke", "frame.png", "--function", "fn", "--quiet")
     assert answered.returncode == 0, answered.stderr
     (shape,) = json.loads(answered.stdout)

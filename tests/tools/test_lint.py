@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cvat_function.tools.contract import generated_frames
 from cvat_function.tools.lint import lint_config, lint_file, lint_function_dir, run_contract_suite, sample_images
 
 REPO = Path(__file__).resolve().parents[2]
@@ -272,7 +273,8 @@ def test_the_repos_own_function_yamls_pass(folder):
 def test_the_contract_suite_passes_on_the_sample_images():
     findings, passed = run_contract_suite(REPO, sample_images(REPO))
     assert findings == []
-    assert len(passed) == len(sample_images(REPO)) >= 2
+    assert len(passed) == len(sample_images(REPO)) + len(generated_frames())
+    assert len(sample_images(REPO)) >= 2
 
 
 def test_the_contract_suite_catches_a_detector_answering_unknown_labels(tmp_path):
@@ -285,7 +287,7 @@ def test_the_contract_suite_catches_a_detector_answering_unknown_labels(tmp_path
     )
     findings, passed = run_contract_suite(folder, sample_images(REPO)[:1])
     assert passed == []
-    assert "label 'dog' is not in function.yaml's spec" in findings[0].message
+    assert "(label 'dog') label: is not in the spec" in findings[0].message
 
 
 def test_validate_cli_exit_codes(tmp_path):
@@ -343,3 +345,57 @@ def test_validate_reports_whatever_the_runtime_refuses_to_start_with(annotations
     errors = [f for f in lint_config(raw) if f.severity == "error"]
     assert errors
     assert refused.value.where.split(": ")[-1] in [f.where for f in errors]
+
+
+def test_maximum_retry_count_with_restart_policy_always_is_a_warning_naming_both_keys():
+    policy = {"attributes": {"restartPolicy": {"name": "always", "maximumRetryCount": 3}}}
+    (finding,) = [f for f in lint_config(variant(spec__platform=policy)) if "restartPolicy" in f.where]
+    assert finding.severity == "warning"
+    assert finding.where == "spec.platform.attributes.restartPolicy.maximumRetryCount"
+    assert "'on-failure'" in finding.message
+    assert "'always'" in finding.message
+    assert "delete maximumRetryCount" in finding.fix
+    on_failure = {"attributes": {"restartPolicy": {"name": "on-failure", "maximumRetryCount": 3}}}
+    assert not [f for f in lint_config(variant(spec__platform=on_failure)) if "restartPolicy" in f.where]
+    assert not [f for f in lint_config(variant(spec__platform={"attributes": {"restartPolicy": {"name": "always"}}}))]
+
+
+HOSTILE = {
+    "bomb": "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)),
+    "latin1": "metadata:\n  name: caf\xe9\n".encode("latin-1"),
+    "scalar": "metadata: 5\nspec: 6\n",
+    "nested": "a: " + "[" * 100_000 + "]" * 100_000 + "\n",
+    "huge-number": "spec:\n  readinessTimeoutSeconds: " + "9" * 10_000 + "\n",
+    "label-types": yaml.safe_dump(variant(metadata__annotations__spec='[{"name": ["x"], "attributes": 5}]')),
+}
+
+
+def test_every_malformed_file_is_findings_and_exit_code_1_never_a_traceback(tmp_path):
+    folders = []
+    for name, text in HOSTILE.items():
+        folder = write_folder(tmp_path / name, GOOD)
+        path = folder / "function.yaml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+        findings = lint_function_dir(folder)
+        assert [f for f in findings if f.severity == "error"], name
+        folders.append(str(folder))
+    result = subprocess.run(
+        [sys.executable, "-m", "cvat_function", "validate", *folders],
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"{len(HOSTILE)} function folder(s)" in result.stdout
+    assert "expands to more than" in result.stdout
+    assert "is not UTF-8" in result.stdout
+
+
+def test_serve_and_its_dashboard_read_through_the_same_bounded_reader(tmp_path):
+    from cvat_function.core.errors import SpecError
+    from cvat_function.tools.serve import read_settings
+
+    folder = write_folder(tmp_path / "fn", GOOD)
+    (folder / "function.yaml").write_text(HOSTILE["bomb"] + yaml.safe_dump(GOOD))
+    with pytest.raises(SpecError, match="aliases"):
+        read_settings(folder)

@@ -14,6 +14,7 @@ import pytest
 
 from cvat_function.__main__ import main as cli
 from cvat_function.core.config import load_function_config
+from cvat_function.tools.contract import generated_frames
 from cvat_function.tools.lint import lint_function_dir, run_contract_suite, sample_images
 from cvat_function.tools.onnx_graphs import (
     LICENSE,
@@ -108,7 +109,7 @@ def test_a_scaffolded_function_passes_validate_invoke_and_the_contract_suite_une
     assert shapes[0]["type"] == {**expected_type, "obb": "rectangle", "classify": "tag"}[task]
     findings, passed = run_contract_suite(folder, sample_images(ROOT))
     assert findings == []
-    assert len(passed) == len(sample_images(ROOT))
+    assert len(passed) == len(sample_images(ROOT)) + len(generated_frames())  # each sample and generated frame
     load_test_module(folder / "test_yolo11n_export.py").test_a_frame_is_answered_as_cvat_expects()
 
 

@@ -14,6 +14,7 @@ import pytest
 from cvat_function.core.labels import parse_labels
 from cvat_function.core.runtime import DROPPED_HEADER
 from cvat_function.tools.answer_checks import check_answer, synthetic_request
+from cvat_function.tools.http_answer import HttpAnswer
 from cvat_function.tools.serve_process import ServeProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +75,7 @@ INTERACTOR_MAIN = textwrap.dedent(
 
     def handler(context, event):
         # a 2x2 foreground square at (1, 1) in an 8x6 box: RLE starts with background
-        answer = {"shapes": [{"type": "mask", "points": [9, 2, 6, 2, 29, 0, 0, 7, 5]}]}
+        answer = {"shapes": [{"type": "mask", "points": [9, 2, 6, 2, 29, 0, 0, 7, 5], "attributes": []}]}
         return context.Response(body=json.dumps(answer), content_type="application/json", status_code=200)
     """
 )
@@ -129,9 +130,9 @@ FACE = {"label": "face", "type": "rectangle", "points": [1, 1, 2, 2]}
 def check(kind, payload, *, headers=None, status=200, labels=LABELS):
     request = synthetic_request(kind, b"\x89PNG fake", SIZE)
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return check_answer(
-        kind, status, {**JSON, **(headers or {})}, body, request=request, image_size=SIZE, labels=labels
-    )
+    all_headers = {**JSON, **(headers or {})}
+    answer = HttpAnswer(status, all_headers.pop("Content-Type"), body, all_headers)
+    return check_answer(kind, answer, request=request, image_size=SIZE, labels=labels)
 
 
 def test_synthetic_requests_follow_cvat_per_kind():
@@ -164,14 +165,17 @@ def test_a_valid_detector_answer_passes():
 @pytest.mark.parametrize(
     ("item", "message"),
     [
-        ({"label": "dog", "type": "rectangle", "points": [1, 1, 2, 2]}, "is not in function.yaml's spec"),
-        ({"label": "car", "type": "polygon", "points": [1, 1, 2, 2, 3, 1]}, "does not fit a spec label"),
+        ({"label": "dog", "type": "rectangle", "points": [1, 1, 2, 2]}, "is not in the spec"),
+        ({"label": "car", "type": "polygon", "points": [1, 1, 2, 2, 3, 1]}, "does not fit a label of type"),
         ({"label": "car", "type": "rectangle", "points": [1, 1, 2]}, "needs exactly 4 coordinates"),
         ({"label": "car", "type": "rectangle", "points": [1, 1, 2, "3"]}, "finite numbers"),
         ({"label": "car", "type": "rectangle", "points": [1, 1, 2, 3], "rotation": 400}, "rotation"),
         ({"label": "blob", "type": "mask", "mask": [0, 1, 1, 1, 2, 2]}, "the inclusive box holds 4"),
-        ({"label": "blob", "type": "mask", "mask": [0, 1, 255, 0, 1, 1, 2, 2]}, "one foreground value"),
-        ({"label": "blob", "type": "mask", "mask": [1, 8, 0, 8, 0]}, "not inside the 8x6 image"),
+        ({"label": "blob", "type": "mask", "mask": [0, 1, 255, 0, 1, 1, 2, 2]}, "mixes foreground values"),
+        ({"label": "blob", "type": "mask", "mask": [1, 8, 0, 8, 0]}, "leaves the 8x6 image"),
+        ({"label": "car", "type": "rectangle", "points": [1, 1, 10, 2]}, "outside the 8x6 frame"),
+        ({"label": "car", "type": "rectangle", "points": [1, 1, 2, 2], "confidence": "high"}, "confidence"),
+        ({"label": "car", "type": "rectangle", "points": [1, 1, 2, 2], "attributes": {}}, "attributes: must be a list"),
         ({**FACE, "attributes": [{"name": "age", "value": "34.0"}]}, "integer string"),
         ({"label": "car"}, "needs string 'label' and 'type'"),
     ],
@@ -197,16 +201,22 @@ def test_dropped_shapes_header_fails_the_check():
 
 
 def test_interactor_answers():
-    assert check("interactor", {"shapes": [{"type": "mask", "points": [0, 48, 0, 0, 7, 5]}]}).ok
-    assert check("interactor", {"shapes": [{"points": [10, 38, 0, 0, 7, 5]}]}).ok  # type defaults to mask
+    def shape(points, **more):
+        return {"shapes": [{"type": "mask", "points": points, "attributes": [], **more}]}
+
+    assert check("interactor", shape([0, 48, 0, 0, 7, 5])).ok
+    assert check("interactor", {"shapes": [{"points": [10, 38, 0, 0, 7, 5], "attributes": []}]}).ok  # type: mask
+    confident = shape([0, 48, 0, 0, 7, 5], attributes=[{"spec_id": 0, "value": "0.87"}])
+    assert check("interactor", confident).ok
     legacy = {"mask": [[0] * 8 for _ in range(6)]}
     assert check("interactor", legacy).ok
-    assert "sum to 47" in check("interactor", {"shapes": [{"points": [10, 37, 0, 0, 7, 5]}]}).problems[0]
-    assert "first RLE count" in check("interactor", {"shapes": [{"points": [0, 0, 48, 0, 0, 7, 5]}]}).problems[0]
-    assert "non-mask" in " ".join(
-        check("interactor", {"shapes": [{"type": "polygon", "points": [48, 0, 0, 7, 5]}]}).problems
-    )
+    assert "sum to 47" in check("interactor", shape([10, 37, 0, 0, 7, 5])).problems[0]
+    assert "first RLE count" in check("interactor", shape([0, 0, 48, 0, 0, 7, 5])).problems[0]
+    assert "non-mask" in " ".join(check("interactor", shape([48, 0, 0, 7, 5], type="polygon")).problems)
+    assert "leaves the 8x6 frame" in check("interactor", shape([48, 0, 0, 8, 5])).problems[0]
+    assert "attributes.find" in check("interactor", {"shapes": [{"points": [0, 48, 0, 0, 7, 5]}]}).problems[0]
     assert "6 rows of 8" in check("interactor", {"mask": [[0, 1]]}).problems[0]
+    assert "6 rows of 8" in check("interactor", {"mask": [[[0]] * 8] * 6}).problems[0]
     assert "both 'shapes' and 'mask'" in check("interactor", {"shapes": [], "mask": []}).problems[0]
     assert "Cannot" not in check("interactor", [1, 2]).problems[0]
     assert not check("interactor", [1, 2]).ok
@@ -227,3 +237,14 @@ def test_reid_answers():
     assert "in [0, 2)" in check("reid", [2, -1]).problems[0]
     assert "duplicate matches" in check("reid", [0, 0]).problems[0]
     assert not check("reid", [True, -1]).ok
+
+
+def test_the_script_is_a_thin_wrapper_over_tools_smoke(capsys):
+    from cvat_function.tools import smoke as module
+
+    assert "from cvat_function.tools.smoke import main" in SMOKE.read_text()
+    code = module.main(["--url", "http://127.0.0.1:9/", "--timeout", "2", "--function", str(REPO)], repo=REPO)
+    assert code == 1
+    out, err = capsys.readouterr()
+    assert "detector request: astronaut.jpg 512x512" in out  # the default image, from the repo passed in
+    assert "could not reach" in err

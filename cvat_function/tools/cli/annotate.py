@@ -84,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
                 args.url, config.labels, args.threshold, concurrency=args.concurrency, strict=args.strict
             )
         else:
-            from ...core.config import load_settings
+            from ...core.config import load_nuclio_settings
             from ...sdk.loader import load_folder
 
-            workers = args.workers or load_settings(args.function / "function.yaml").num_workers
+            workers = args.workers or load_nuclio_settings(args.function / "function.yaml").num_workers
             function = load_folder(args.function)  # also in the parent: a model that cannot load fails here, clearly
             if workers > 1:
                 runner = ProcessRunner(args.function.resolve(), args.threshold, workers=workers, strict=args.strict)

@@ -1,4 +1,4 @@
-"""Print a label spec as the strict JSON `metadata.annotations.spec` holds, to paste into function.yaml.
+"""`labels`: print a label spec as the strict JSON `metadata.annotations.spec` holds, to paste into function.yaml.
 
 `--from-python TARGET` reads a list of LabelSpec built with cvat_function's builders (`label_spec`,
 `skeleton_label_spec` with a generated SVG, `number_attribute_spec`, …) from `module:OBJECT` or
@@ -25,7 +25,7 @@ from ...core.config import load_function_config
 from ...core.errors import SpecError
 from ...core.labels import LABEL_TYPES, LabelSpec, class_label_specs, parse_class_names, spec_json, spec_yaml_block
 
-HELP = "print a label spec (from Python builders, an ONNX model's class names or function.yaml) as JSON"
+HELP = "print the labels (from Python builders, an ONNX model's class names or function.yaml) as spec JSON"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,11 +51,11 @@ def load_labels(target: str) -> list[LabelSpec]:
         path = Path(where).resolve()
         sys.path.insert(0, str(path.parent))
         try:
-            spec = importlib.util.spec_from_file_location(f"_cvat_spec_{path.stem}", path)
-            if spec is None or spec.loader is None:
+            module_spec = importlib.util.spec_from_file_location(f"_cvat_labels_{path.stem}", path)
+            if module_spec is None or module_spec.loader is None:
                 raise SpecError(where, "cannot be imported")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
         finally:
             sys.path.remove(str(path.parent))
     else:
