@@ -103,16 +103,21 @@ def decode_image(
         return _decode(data, order, max_pixels, field)
 
 
+def _check_pixels(im: Image.Image, max_pixels: int, field: str) -> None:
+    """The pixel limit, from the header's size: refused (413) before any pixel is decoded."""
+    width, height = im.size
+    if width * height > max_pixels:
+        raise RequestError(
+            field,
+            f"an image of at most {max_pixels} pixels (set CVAT_FUNCTION_MAX_PIXELS to allow more)",
+            got=f"{width}x{height} = {width * height} pixels",
+            status=413,
+        )
+
+
 def _decode(data: bytes, order: ColorOrder, max_pixels: int, field: str) -> np.ndarray:
     with _open(data, field=field) as im:
-        width, height = im.size
-        if width * height > max_pixels:
-            raise RequestError(
-                field,
-                f"an image of at most {max_pixels} pixels (set CVAT_FUNCTION_MAX_PIXELS to allow more)",
-                got=f"{width}x{height} = {width * height} pixels",
-                status=413,
-            )
+        _check_pixels(im, max_pixels, field)
         try:
             orientation = _orientation(im, data)
             fast = _decode_fast(data, im, order) if orientation == 1 else None
@@ -310,14 +315,7 @@ def decode_pil_image(
     The same rules as the Pillow path of `decode_image`: the pixel limit before any pixel is read, the EXIF
     orientation, the first frame, high-bit-depth modes scaled to 8 bits, alpha dropped."""
     order = ColorOrder(color)
-    width, height = im.size
-    if width * height > max_pixels:
-        raise RequestError(
-            field,
-            f"an image of at most {max_pixels} pixels (set CVAT_FUNCTION_MAX_PIXELS to allow more)",
-            got=f"{width}x{height} = {width * height} pixels",
-            status=413,
-        )
+    _check_pixels(im, max_pixels, field)
     try:
         if getattr(im, "n_frames", 1) > 1:
             im.seek(0)
