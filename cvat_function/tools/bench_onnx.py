@@ -89,8 +89,7 @@ def synthetic_models(folder: Path, tasks: tuple[str, ...] = SYNTHETIC_TASKS) -> 
     from .onnx_graphs import conv_model, write_model
 
     return [
-        write_model(folder / f"conv-{task}.onnx", conv_model(task, COCO_FIRST, width=SYNTHETIC_WIDTH))
-        for task in tasks
+        write_model(folder / f"conv-{task}.onnx", conv_model(task, COCO_FIRST, width=SYNTHETIC_WIDTH)) for task in tasks
     ]
 
 
