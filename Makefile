@@ -55,8 +55,9 @@ lint: install ## ruff and mypy (framework, root function, scripts, every example
 			$$(ls *.py | grep -v '^test_')) || exit 1; \
 	done
 	@# the framework tests' fixture functions (tests/fixtures/*), one level deeper
-	@for d in tests/fixtures/*/; do \
-		(cd $$d && MYPYPATH=../../.. ../../../$(BIN)/mypy --config-file ../../../pyproject.toml \
+	@for f in tests/fixtures/*/function.yaml tests/fixtures/*/*/function.yaml; do \
+		d=$$(dirname $$f); up=$$(echo $$d | sed 's#[^/]*#..#g'); \
+		(cd $$d && MYPYPATH=$$up $$up/$(BIN)/mypy --config-file $$up/pyproject.toml \
 			--explicit-package-bases *.py) || exit 1; \
 	done
 
