@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .masks import BoxMask, as_bool_bitmap, contour_polygon, from_frame
-from .response import Fragment, bitmap_json
+from .response import Fragment
 
 ShapeType = Literal["rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton", "tag"]
 SHAPE_TYPES: tuple[str, ...] = (
@@ -65,7 +65,7 @@ class Shape:
         if self.points is not None:
             out["points"] = list(self.points)
         if isinstance(self.mask, BoxMask):
-            out["mask"] = Fragment(bitmap_json(self.mask.bitmap, self.mask.box)) if pre_encoded else self.mask.to_list()
+            out["mask"] = Fragment.of_bitmap(self.mask.bitmap, self.mask.box) if pre_encoded else self.mask.to_list()
         elif self.mask is not None:
             out["mask"] = list(self.mask)
         if self.confidence is not None:

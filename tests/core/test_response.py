@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cvat_function.core.response import Fragment, dumps
+from cvat_function.core.response import Fragment, bitmap_json, dumps
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -48,3 +48,23 @@ def test_nan_and_infinity_are_refused(bad: object) -> None:
 def test_unknown_objects_are_refused() -> None:
     with pytest.raises(TypeError, match="not JSON serializable"):
         dumps({"when": object()})
+
+
+@given(
+    bits=st.lists(st.lists(st.booleans(), min_size=0, max_size=6), min_size=1, max_size=5).filter(
+        lambda rows: len({len(r) for r in rows}) == 1
+    ),
+    suffix=st.lists(st.integers(min_value=0, max_value=10**6), max_size=4),
+    label=st.text(max_size=5),
+)
+def test_a_bitmap_fragment_is_written_into_the_answer_as_its_json_value(bits, suffix, label):
+    """`dumps` writes bitmap fragments straight into the answer's one buffer: the same JSON as plain lists."""
+    bitmap = np.asarray(bits, dtype=bool)
+    fragment = Fragment.of_bitmap(bitmap, suffix)
+    plain = [int(v) for v in bitmap.ravel()] + suffix
+    assert fragment.text == bitmap_json(bitmap, suffix)
+    assert json.loads(fragment.text) == plain
+    assert fragment.size == len(fragment.text)
+    answer = [{"label": label, "mask": fragment}, {"mask": Fragment.of_bitmap(bitmap, ())}, "tail"]
+    expected = [{"label": label, "mask": plain}, {"mask": plain[: bitmap.size]}, "tail"]
+    assert json.loads(dumps(answer)) == expected
