@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 _ZERO, _COMMA, _OPEN, _CLOSE = (ord(c) for c in "0,[]")
+_PAIR_BASE = _COMMA | (_ZERO << 8)
+"""The bytes `",0"` as one little-endian 16-bit word; adding `bit << 8` gives `",1"`."""
 
 
 class Fragment:
@@ -133,30 +135,10 @@ def dumps(value: Any) -> str:
     return str(buffer.data, "ascii")
 
 
-_PAIR_BASE = _COMMA | (_ZERO << 8)
-"""The bytes `",0"` as one little-endian 16-bit word; adding `bit << 8` gives `",1"`."""
-
-
 def bitmap_json(bitmap: np.ndarray, suffix: Sequence[int] = ()) -> str:
-    """`[b_0,b_1,…,s_0,s_1,…]`: a bool bitmap row-major as 0/1 digits, then the integers of `suffix`.
-
-    Every pixel becomes the two bytes `",0"` or `",1"`, written as one 16-bit word per pixel (two numpy
-    passes over the bitmap) into one buffer whose first byte then becomes `[`; the buffer is decoded once.
-    The result is the JSON text of `bitmap.ravel().astype(int).tolist() + list(suffix)`.
-    """
-    flat = np.ascontiguousarray(bitmap, dtype=np.bool_).reshape(-1).view(np.uint8)
-    tail = ",".join(str(int(v)) for v in suffix)
-    if not flat.size:
-        return f"[{tail}]"
-    end = ("," + tail + "]" if tail else "]").encode("ascii")
-    size = 2 * flat.size
-    buffer = np.empty(size + len(end), dtype=np.uint8)
-    pairs = buffer[:size].view("<u2")
-    np.left_shift(flat, 8, out=pairs, dtype="<u2")
-    pairs += _PAIR_BASE
-    buffer[0] = _OPEN
-    buffer[size:] = np.frombuffer(end, dtype=np.uint8)
-    return str(buffer.data, "ascii")
+    """`[b_0,b_1,…,s_0,s_1,…]`: a bool bitmap row-major as 0/1 digits, then the integers of `suffix` — the JSON
+    text of `bitmap.ravel().astype(int).tolist() + list(suffix)`, written as `Fragment.of_bitmap` writes it."""
+    return Fragment.of_bitmap(bitmap, suffix).text
 
 
 def rows_json(bitmap: np.ndarray) -> str:

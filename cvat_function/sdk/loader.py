@@ -6,10 +6,8 @@ where the real environment (or a `-p NAME=...` parameter) already says otherwise
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 from ..core.config import load_function_config
 from ..core.errors import SpecError
 from ..core.runtime import ENV_INVALID_SHAPES, Function, load_function
+from ..folders import exec_file, isolated_folder
 
 LOG = logging.getLogger("cvat_function.sdk")
 
@@ -51,21 +50,8 @@ def import_model_handler(folder: Path) -> Any:
     path = folder / "model_handler.py"
     if not path.is_file():
         raise SpecError(str(folder), "has no model_handler.py", "pass the function folder: -p function=str:PATH")
-    local = {p.stem for p in folder.glob("*.py")}
-    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] in local}
-    sys.path.insert(0, str(folder))
-    try:
-        spec = importlib.util.spec_from_file_location("model_handler", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["model_handler"] = module
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(folder))
-        for name in [n for n in sys.modules if n.split(".")[0] in local]:
-            del sys.modules[name]
-        sys.modules.update(saved)
+    with isolated_folder(folder):
+        module = exec_file("model_handler", path)
     factory = getattr(module, "ModelHandler", None)
     if factory is None:
         raise SpecError(str(path), "defines no ModelHandler class")

@@ -13,7 +13,6 @@ deployed function would answer:
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import logging
 import sys
@@ -28,6 +27,7 @@ from typing import Any, TextIO
 import nuclio_sdk
 from nuclio_sdk.json_encoder import Encoder
 
+from ..folders import exec_file, isolated_folder
 from .http_answer import HttpAnswer
 
 DEFAULT_TRIGGER = "myHttpTrigger"
@@ -130,25 +130,8 @@ def load_main(function_dir: str | Path) -> ModuleType:
 
     folder = Path(function_dir).resolve()
     main_file = folder / "main.py"
-    own = main_file.is_file()
-    local_names = {p.stem for p in folder.glob("*.py")} | {"main"}
-    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] in local_names}
-    sys.path.insert(0, str(folder))
-    try:
-        if not own:
-            return generic_main(folder)
-        spec = importlib.util.spec_from_file_location("main", main_file)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["main"] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(folder))
-        for name in [n for n in sys.modules if n.split(".")[0] in local_names]:
-            del sys.modules[name]
-        sys.modules.update(saved)
+    with isolated_folder(folder, also=("main",)):
+        return exec_file("main", main_file) if main_file.is_file() else generic_main(folder)
 
 
 class LocalFunction:
