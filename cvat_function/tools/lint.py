@@ -457,7 +457,15 @@ def run_contract_suite(
         try:
             function = LocalFunction(folder, make_logger(open(os.devnull, "w")))  # noqa: SIM115
         except Exception as e:
-            return [Finding("error", where, "init_context", f"raises {type(e).__name__}: {e}", "see the traceback")], []
+            return [
+                Finding(
+                    "error",
+                    where,
+                    "init_context",
+                    f"raises {type(e).__name__}: {e}",
+                    "fix what the message names; `python -m cvat_function invoke IMAGE --function DIR` shows the traceback",
+                )
+            ], []
         frames = [(image.name, image.read_bytes()) for image in images]
         if config.kind != "detector":
             return _contract_other_kind(function, config, frames[0], where)
