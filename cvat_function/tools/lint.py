@@ -463,7 +463,7 @@ def run_contract_suite(
                     where,
                     "init_context",
                     f"raises {type(e).__name__}: {e}",
-                    "fix what the message names; `python -m cvat_function invoke IMAGE --function DIR` shows the traceback",
+                    "fix what the message names; `cvat_function invoke IMAGE --function DIR` shows the traceback",
                 )
             ], []
         frames = [(image.name, image.read_bytes()) for image in images]
